@@ -1,0 +1,137 @@
+// The per-run context: streams, environment, clock, paths and lazy access to the config,
+// the store and the cache. Commands get everything they need from here; tests build one
+// with createTestContext().
+import { userInfo } from 'node:os';
+import { PassThrough, Writable } from 'node:stream';
+import { loadConfig, type Config } from './infra/config.js';
+import { FileCache } from './infra/cache.js';
+import { resolvePaths, type Paths } from './infra/paths.js';
+import { resolveStoreLocation, type StoreLocation } from './infra/db/location.js';
+import type { Store } from './infra/db/store.js';
+import { terminalPrompter, type Prompter } from './io/prompter.js';
+import type { CompanyDeps } from './services/company.js';
+
+export interface GlobalOptions {
+  json?: boolean;
+  db?: string;
+  config?: string;
+  cache?: boolean; // commander's --no-cache sets this to false
+  quiet?: boolean;
+  verbose?: boolean;
+  debug?: boolean;
+  yes?: boolean;
+}
+
+export interface IO {
+  stdin: NodeJS.ReadableStream;
+  stdout: NodeJS.WritableStream;
+  stderr: NodeJS.WritableStream;
+  stdinIsTTY: boolean;
+  stdoutIsTTY: boolean;
+  stderrIsTTY: boolean;
+}
+
+export interface Context {
+  io: IO;
+  env: Record<string, string | undefined>;
+  now(): Date;
+  paths: Paths;
+  globals: GlobalOptions;
+  prompter: Prompter;
+  /** Who is acting (recorded in events); the auth layer will replace the OS user name. */
+  actor(): string;
+  config(): Config;
+  storeLocation(): StoreLocation;
+  /** The open store, opened on first use and closed by close(). */
+  store(): Promise<Store>;
+  /** The read cache for the current store, or undefined with --no-cache. */
+  cache(): FileCache | undefined;
+  /** Seconds a cache entry lives: short on PostgreSQL (several hosts), until invalidated on SQLite. */
+  cacheTtlSeconds(): number;
+  /** A notice for the user, on stderr, unless --quiet. */
+  notice(message: string): void;
+  close(): Promise<void>;
+}
+
+export function createContext(io: IO, env: Record<string, string | undefined>, globals: GlobalOptions, prompter?: Prompter): Context {
+  const paths = resolvePaths(globals.config ? { ...env, COMPANYCTL_CONFIG: globals.config } : env);
+  let config: Config | undefined;
+  let location: StoreLocation | undefined;
+  let storePromise: Promise<Store> | undefined;
+  let cache: FileCache | undefined;
+  const ctx: Context = {
+    io,
+    env,
+    now: () => new Date(),
+    paths,
+    globals,
+    prompter: prompter ?? terminalPrompter(io, io.stdinIsTTY && io.stderrIsTTY),
+    actor: () => env.COMPANYCTL_ACTOR || safeUserName(),
+    config: () => (config ??= loadConfig(paths.configFile)),
+    storeLocation() {
+      if (!location) {
+        location = resolveStoreLocation(globals.db ?? env.COMPANYCTL_DB ?? ctx.config().db, paths.defaultDb);
+      }
+      return location;
+    },
+    async store() {
+      storePromise ??= import('./infra/db/store.js').then((m) => m.openStore(ctx.storeLocation()));
+      return storePromise;
+    },
+    cache() {
+      if (globals.cache === false) return undefined;
+      return (cache ??= new FileCache(paths.cacheDir, ctx.storeLocation().key));
+    },
+    cacheTtlSeconds() {
+      const cfg = ctx.config();
+      return ctx.storeLocation().dialect === 'postgresql' ? (cfg.cacheTtlSeconds ?? 30) : (cfg.sqliteCacheTtlSeconds ?? 0);
+    },
+    notice(message) {
+      if (!globals.quiet) io.stderr.write(`${message}\n`);
+    },
+    async close() {
+      if (storePromise) {
+        const p = storePromise;
+        storePromise = undefined;
+        await p.then((s) => s.close()).catch(() => undefined);
+      }
+    },
+  };
+  return ctx;
+}
+
+function safeUserName(): string {
+  try {
+    return userInfo().username;
+  } catch {
+    return 'unknown';
+  }
+}
+
+/** What the company service needs, from this run's context. */
+export function companyDeps(ctx: Context): CompanyDeps {
+  return { store: () => ctx.store(), cache: ctx.cache(), cacheTtlSeconds: ctx.cacheTtlSeconds(), now: () => ctx.now(), actor: ctx.actor() };
+}
+
+export interface TestContext extends Context {
+  stdout(): string;
+  stderr(): string;
+}
+
+/** A context whose streams are in memory: for tests of commands and services. */
+export function createTestContext(
+  opts: { env?: Record<string, string | undefined>; globals?: GlobalOptions; stdin?: string; tty?: boolean; prompter?: Prompter } = {},
+): TestContext {
+  let out = '';
+  let err = '';
+  const stdout = new Writable({ write: (chunk, _enc, cb) => ((out += String(chunk)), cb()) });
+  const stderr = new Writable({ write: (chunk, _enc, cb) => ((err += String(chunk)), cb()) });
+  const stdin = new PassThrough();
+  stdin.end(opts.stdin ?? '');
+  const tty = opts.tty ?? false;
+  const io: IO = { stdin, stdout, stderr, stdinIsTTY: tty, stdoutIsTTY: tty, stderrIsTTY: tty };
+  const ctx = createContext(io, opts.env ?? {}, opts.globals ?? {}, opts.prompter) as TestContext;
+  ctx.stdout = () => out;
+  ctx.stderr = () => err;
+  return ctx;
+}

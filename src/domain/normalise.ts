@@ -1,0 +1,173 @@
+// Pure normalisers for company fields. Each returns the canonical value or throws a
+// FieldProblem whose message completes the sentence `<field>: <message>`.
+import { domainToASCII } from 'node:url';
+import countries from 'i18n-iso-countries';
+
+export class FieldProblem extends Error {}
+
+const fail = (message: string): never => {
+  throw new FieldProblem(message);
+};
+
+/** Collapse inner whitespace and trim; '' stays ''. */
+export function cleanText(value: string): string {
+  return value.replace(/\s+/g, ' ').trim();
+}
+
+/** example.com from "https://WWW.Example.com/about", "example.com." or "bücher.de" (to punycode). */
+export function normaliseDomain(raw: string): string {
+  let s = raw.trim().toLowerCase();
+  s = s.replace(/^[a-z][a-z0-9+.-]*:\/\//, '');
+  s = s.replace(/^[^@/]*@/, '');
+  s = s.split(/[/?#]/, 1)[0] ?? '';
+  s = s.replace(/:\d+$/, '').replace(/\.$/, '');
+  if (s.startsWith('www.')) s = s.slice(4);
+  const ascii = domainToASCII(s);
+  const labels = ascii.split('.');
+  const valid =
+    ascii.length > 0 &&
+    ascii.length <= 253 &&
+    labels.length >= 2 &&
+    labels.every((l) => /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/.test(l)) &&
+    /^(?:[a-z]{2,63}|xn--[a-z0-9-]{1,59})$/.test(labels[labels.length - 1] ?? '');
+  if (!valid) fail(`${JSON.stringify(raw)} is not a domain name`);
+  return ascii;
+}
+
+/** https://example.com/ from "example.com"; only http and https. */
+export function normaliseWebsite(raw: string): string {
+  const s = raw.trim();
+  const withScheme = /^[a-z][a-z0-9+.-]*:/i.test(s) ? s : `https://${s}`;
+  let url: URL;
+  try {
+    url = new URL(withScheme);
+  } catch {
+    return fail(`${JSON.stringify(raw)} is not a URL`);
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') fail(`${JSON.stringify(raw)} must be an http or https URL`);
+  if (url.username || url.password) fail('must not contain a user name or password');
+  normaliseDomain(url.hostname);
+  return url.href;
+}
+
+/** ISO 3166-1 alpha-2, upper case. */
+export function normaliseCountry(raw: string): string {
+  const s = raw.trim().toUpperCase();
+  if (!/^[A-Z]{2}$/.test(s) || !countries.isValid(s)) fail(`${JSON.stringify(raw)} is not an ISO 3166-1 alpha-2 country code`);
+  return s;
+}
+
+/** ISO 3166-1 alpha-2, or an ISO 3166-2 subdivision such as US-DE. */
+export function normaliseRegistrationCountry(raw: string): string {
+  const s = raw.trim().toUpperCase();
+  const m = /^([A-Z]{2})(?:-([A-Z0-9]{1,3}))?$/.exec(s);
+  if (!m || !countries.isValid(m[1]!)) {
+    fail(`${JSON.stringify(raw)} is not an ISO 3166-1 country code (or ISO 3166-2 subdivision such as US-DE)`);
+  }
+  return s;
+}
+
+/** Registration numbers compare case- and space-insensitively: "hrb  12345" -> "HRB 12345". */
+export function normaliseRegistrationNumber(raw: string): string {
+  const s = cleanText(raw).toUpperCase();
+  if (s.length === 0) fail('must not be empty');
+  if (s.length > 64) fail('must be at most 64 characters');
+  return s;
+}
+
+/** ISO 17442 LEI: 18 alphanumerics + 2 check digits, ISO 7064 MOD 97-10. */
+export function normaliseLei(raw: string): string {
+  const s = raw.replace(/\s+/g, '').toUpperCase();
+  if (!/^[A-Z0-9]{18}[0-9]{2}$/.test(s)) fail(`${JSON.stringify(raw)} is not an LEI (20 characters: 18 letters or digits, then 2 check digits)`);
+  if (mod97(s) !== 1) fail(`${JSON.stringify(raw)} has wrong LEI check digits`);
+  return s;
+}
+
+/** Remainder mod 97 of the number made by replacing A..Z with 10..35. */
+export function mod97(s: string): number {
+  let rem = 0;
+  for (const ch of s) {
+    const code = ch.charCodeAt(0);
+    const digits = code >= 65 ? String(code - 55) : ch;
+    for (const d of digits) rem = (rem * 10 + (d.charCodeAt(0) - 48)) % 97;
+  }
+  return rem;
+}
+
+/** The two check digits that make an 18-character LEI prefix valid. */
+export function leiCheckDigits(prefix18: string): string {
+  const check = 98 - mod97(`${prefix18.toUpperCase()}00`);
+  return String(check).padStart(2, '0');
+}
+
+/** Canonical exact decimal: no leading zeros, no trailing fractional zeros ("001200.50" -> "1200.5"). */
+export function normaliseAmount(raw: string | number): string {
+  let s: string;
+  if (typeof raw === 'number') {
+    if (!Number.isFinite(raw)) fail('must be a finite number');
+    s = String(raw);
+    if (/e/i.test(s) || s.replace(/[-.]/g, '').replace(/^0+/, '').length > 15) {
+      fail('is too large or precise for a JSON number; give it as a string, e.g. "1250000.50"');
+    }
+  } else {
+    s = raw.trim().replace(/[_,](?=\d{3}\b)/g, '');
+  }
+  const m = /^(\d{1,18})(?:\.(\d{1,6}))?$/.exec(s);
+  if (!m) fail(`${JSON.stringify(raw)} is not a non-negative decimal amount (e.g. 1250000.50)`);
+  const int = m![1]!.replace(/^0+(?=\d)/, '');
+  const frac = (m![2] ?? '').replace(/0+$/, '');
+  return frac ? `${int}.${frac}` : int;
+}
+
+let currencies: Set<string> | undefined;
+/** ISO 4217 alphabetic code, as the runtime's ICU data knows it. */
+export function normaliseCurrency(raw: string): string {
+  currencies ??= new Set(Intl.supportedValuesOf('currency'));
+  const s = raw.trim().toUpperCase();
+  if (!currencies.has(s)) fail(`${JSON.stringify(raw)} is not an ISO 4217 currency code`);
+  return s;
+}
+
+/** YYYY-MM-DD, a real calendar date, not in the future. */
+export function normaliseDate(raw: string, today: Date): string {
+  const s = raw.trim();
+  const m = /^(\d{4})-(\d{2})-(\d{2})$/.exec(s);
+  const d = m ? new Date(Date.UTC(Number(m[1]), Number(m[2]) - 1, Number(m[3]))) : undefined;
+  if (!d || d.toISOString().slice(0, 10) !== s) fail(`${JSON.stringify(raw)} is not a date (YYYY-MM-DD)`);
+  if (s > today.toISOString().slice(0, 10)) fail(`${s} is in the future`);
+  return s;
+}
+
+/** Lower case, trimmed, de-duplicated and sorted, so tag sets compare equal. */
+export function normaliseTags(raw: readonly string[]): string[] {
+  const out = new Set<string>();
+  for (const t of raw) {
+    const s = t.trim().toLowerCase();
+    if (s === '') continue;
+    if (!/^[\p{L}\p{N}][\p{L}\p{N} ._:/-]{0,49}$/u.test(s)) fail(`${JSON.stringify(t)} is not a tag (letters, digits, space . _ : / -, at most 50)`);
+    out.add(s);
+  }
+  return [...out].sort();
+}
+
+/** "source:id" -> { source, id }; source is a lower-case slug. */
+export function parseExternalId(raw: string): { source: string; id: string } {
+  const i = raw.indexOf(':');
+  if (i <= 0 || i === raw.length - 1) fail(`${JSON.stringify(raw)} must look like source:id (e.g. crm:48213)`);
+  return { source: raw.slice(0, i), id: raw.slice(i + 1) };
+}
+
+export function normaliseExternalIds(raw: readonly { source: string; id: string }[]): { source: string; id: string }[] {
+  const seen = new Set<string>();
+  const out: { source: string; id: string }[] = [];
+  for (const e of raw) {
+    const source = e.source.trim().toLowerCase();
+    const id = e.id.trim();
+    if (!/^[a-z0-9][a-z0-9._-]{0,31}$/.test(source)) fail(`source ${JSON.stringify(e.source)} must be a lower-case slug (a-z 0-9 . _ -)`);
+    if (id.length === 0 || id.length > 128) fail(`id for ${source} must be 1 to 128 characters`);
+    if (seen.has(source)) fail(`two ids for source ${source}`);
+    seen.add(source);
+    out.push({ source, id });
+  }
+  return out.sort((a, b) => a.source.localeCompare(b.source));
+}

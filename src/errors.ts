@@ -1,0 +1,85 @@
+// Typed errors with stable codes. Tests assert `err.code`, never message text.
+
+export const ExitCode = {
+  ok: 0,
+  failure: 1,
+  usage: 2,
+  partial: 3,
+  auth: 4,
+  cancelled: 130,
+} as const;
+export type ExitCodeValue = (typeof ExitCode)[keyof typeof ExitCode];
+
+/** Every stable error code, with the exit code it maps to. */
+export const ErrorCodes = {
+  COMPANYCTL_USAGE: ExitCode.usage,
+  COMPANYCTL_INVALID_INPUT: ExitCode.usage,
+  COMPANYCTL_MISSING_FIELD: ExitCode.usage,
+  COMPANYCTL_CONFIRMATION_REQUIRED: ExitCode.usage,
+  COMPANYCTL_NOT_FOUND: ExitCode.failure,
+  COMPANYCTL_DUPLICATE_KEY: ExitCode.failure,
+  COMPANYCTL_VERSION_CONFLICT: ExitCode.failure,
+  COMPANYCTL_NOT_DELETED: ExitCode.failure,
+  COMPANYCTL_STORE_NOT_INITIALISED: ExitCode.failure,
+  COMPANYCTL_ALREADY_INITIALISED: ExitCode.failure,
+  COMPANYCTL_SCHEMA_TOO_NEW: ExitCode.failure,
+  COMPANYCTL_SCHEMA_OUTDATED: ExitCode.failure,
+  COMPANYCTL_STORE_UNAVAILABLE: ExitCode.failure,
+  COMPANYCTL_STORE_BUSY: ExitCode.failure,
+  COMPANYCTL_CONFIG_INVALID: ExitCode.failure,
+  COMPANYCTL_CANCELLED: ExitCode.cancelled,
+  COMPANYCTL_INTERNAL: ExitCode.failure,
+} as const;
+export type ErrorCode = keyof typeof ErrorCodes;
+
+export interface ErrorDetails {
+  hint?: string;
+  /** The input field or flag the error is about, when there is one. */
+  field?: string;
+  /** Extra machine-readable facts (e.g. the id of the company holding a key). */
+  data?: Record<string, unknown>;
+  cause?: unknown;
+}
+
+export class CompanyctlError extends Error {
+  readonly code: ErrorCode;
+  readonly hint?: string;
+  readonly field?: string;
+  readonly data?: Record<string, unknown>;
+
+  constructor(code: ErrorCode, message: string, details: ErrorDetails = {}) {
+    super(message, details.cause === undefined ? undefined : { cause: details.cause });
+    this.name = 'CompanyctlError';
+    this.code = code;
+    this.hint = details.hint;
+    this.field = details.field;
+    this.data = details.data;
+  }
+
+  get exitCode(): ExitCodeValue {
+    return ErrorCodes[this.code];
+  }
+
+  toJSON(): { code: ErrorCode; message: string; hint?: string; field?: string; data?: Record<string, unknown> } {
+    return { code: this.code, message: this.message, hint: this.hint, field: this.field, data: this.data };
+  }
+}
+
+/** One input field failed validation: the message names the field and the reason. */
+export class ValidationError extends CompanyctlError {
+  readonly issues: { field: string; message: string }[];
+  constructor(issues: { field: string; message: string }[], hint?: string) {
+    const first = issues[0] ?? { field: 'input', message: 'is invalid' };
+    const more = issues.length > 1 ? ` (and ${issues.length - 1} more)` : '';
+    super('COMPANYCTL_INVALID_INPUT', `${first.field}: ${first.message}${more}`, {
+      field: first.field,
+      hint,
+      data: { issues },
+    });
+    this.issues = issues;
+  }
+}
+
+export function isCompanyctlError(err: unknown): err is CompanyctlError {
+  return err instanceof CompanyctlError;
+}

@@ -1,0 +1,126 @@
+// A file cache: one JSON file per key under <cacheDir>/<store key>/, written atomically
+// (temp file + rename), 0600 files in 0700 folders. Hit and miss counters are one byte
+// appended per event, so concurrent processes never lose a count to a read-modify-write.
+import { appendFileSync, readdirSync, readFileSync, renameSync, rmSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { ensurePrivateDir } from './paths.js';
+
+interface Entry<T> {
+  storedAt: string;
+  /** Epoch ms after which the entry is stale; null for "until invalidated". */
+  expiresAt: number | null;
+  value: T;
+}
+
+export interface CacheStats {
+  dir: string;
+  entries: number;
+  bytes: number;
+  hits: number;
+  misses: number;
+}
+
+export class FileCache {
+  private readonly dir: string;
+  private ensured = false;
+
+  constructor(
+    readonly rootDir: string,
+    storeKey: string,
+    private readonly now: () => number = Date.now,
+  ) {
+    this.dir = join(rootDir, storeKey);
+  }
+
+  /** The live value under `key`, or undefined. Counts nothing: callers record one hit or miss per lookup. */
+  get<T>(key: string): T | undefined {
+    let entry: Entry<T>;
+    try {
+      entry = JSON.parse(readFileSync(this.file(key), 'utf8')) as Entry<T>;
+    } catch {
+      return undefined;
+    }
+    if (entry.expiresAt !== null && entry.expiresAt <= this.now()) return undefined;
+    return entry.value;
+  }
+
+  record(outcome: 'hit' | 'miss'): void {
+    this.count(outcome === 'hit' ? 'hits' : 'misses');
+  }
+
+  set<T>(key: string, value: T, ttlSeconds: number): void {
+    this.ensure();
+    const entry: Entry<T> = {
+      storedAt: new Date(this.now()).toISOString(),
+      expiresAt: ttlSeconds > 0 ? this.now() + ttlSeconds * 1000 : null,
+      value,
+    };
+    const file = this.file(key);
+    const tmp = `${file}.${process.pid}.tmp`;
+    writeFileSync(tmp, JSON.stringify(entry), { mode: 0o600 });
+    renameSync(tmp, file);
+  }
+
+  delete(keys: Iterable<string>): void {
+    for (const key of keys) {
+      try {
+        unlinkSync(this.file(key));
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+      }
+    }
+  }
+
+  stats(): CacheStats {
+    let entries = 0;
+    let bytes = 0;
+    for (const name of this.list()) {
+      if (!name.endsWith('.json')) continue;
+      entries++;
+      bytes += statSync(join(this.dir, name)).size;
+    }
+    return { dir: this.dir, entries, bytes, hits: this.counter('hits'), misses: this.counter('misses') };
+  }
+
+  /** Remove every entry and reset the counters. Returns how many entries were removed. */
+  clear(): number {
+    const removed = this.list().filter((n) => n.endsWith('.json')).length;
+    rmSync(this.dir, { recursive: true, force: true });
+    this.ensured = false;
+    return removed;
+  }
+
+  private list(): string[] {
+    try {
+      return readdirSync(this.dir);
+    } catch {
+      return [];
+    }
+  }
+
+  private file(key: string): string {
+    return join(this.dir, `${encodeURIComponent(key)}.json`);
+  }
+
+  private ensure(): void {
+    if (!this.ensured) ensurePrivateDir(this.dir);
+    this.ensured = true;
+  }
+
+  private count(which: 'hits' | 'misses'): void {
+    try {
+      this.ensure();
+      appendFileSync(join(this.dir, `${which}.count`), '.', { mode: 0o600 });
+    } catch {
+      // Counters are best effort; a read-only cache folder must not fail a read.
+    }
+  }
+
+  private counter(which: 'hits' | 'misses'): number {
+    try {
+      return statSync(join(this.dir, `${which}.count`)).size;
+    } catch {
+      return 0;
+    }
+  }
+}

@@ -1,0 +1,49 @@
+// The optional config file ($XDG_CONFIG_HOME/companyctl/config.json).
+import { readFileSync } from 'node:fs';
+import { CompanyctlError } from '../errors.js';
+
+export interface Config {
+  /** Store location: a SQLite path or a postgresql:// URL. */
+  db?: string;
+  /** Cache entry lifetime for PostgreSQL stores (several hosts, several caches). */
+  cacheTtlSeconds?: number;
+  /** Cache entry lifetime for SQLite stores; 0 means until a write invalidates it. */
+  sqliteCacheTtlSeconds?: number;
+}
+
+const KNOWN: Record<keyof Config, 'string' | 'number'> = {
+  db: 'string',
+  cacheTtlSeconds: 'number',
+  sqliteCacheTtlSeconds: 'number',
+};
+
+export function loadConfig(file: string): Config {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return {};
+    throw new CompanyctlError('COMPANYCTL_CONFIG_INVALID', `cannot read config file ${file}: ${(e as Error).message}`);
+  }
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (e) {
+    throw new CompanyctlError('COMPANYCTL_CONFIG_INVALID', `config file ${file} is not valid JSON: ${(e as Error).message}`);
+  }
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
+    throw new CompanyctlError('COMPANYCTL_CONFIG_INVALID', `config file ${file} must hold a JSON object`);
+  }
+  for (const [k, v] of Object.entries(raw)) {
+    const want = KNOWN[k as keyof Config];
+    if (!want) {
+      throw new CompanyctlError('COMPANYCTL_CONFIG_INVALID', `config file ${file}: unknown setting "${k}"`, {
+        hint: `known settings: ${Object.keys(KNOWN).join(', ')}`,
+      });
+    }
+    if (typeof v !== want) {
+      throw new CompanyctlError('COMPANYCTL_CONFIG_INVALID', `config file ${file}: "${k}" must be a ${want}`);
+    }
+  }
+  return raw as Config;
+}

@@ -1,0 +1,24 @@
+// Migrations per dialect, listed in code so the compiled binary needs no file globbing.
+// The names are shared: a store's applied list is compared with KNOWN_MIGRATIONS to refuse
+// a schema newer than this code.
+import type { MigrationObject } from '@mikro-orm/core';
+import { Migration } from '@mikro-orm/migrations';
+import { initialPostgresql, initialSqlite } from './0001-initial.js';
+import { KNOWN_MIGRATIONS, type Dialect } from './names.js';
+
+
+const SQL: Record<Dialect, Record<(typeof KNOWN_MIGRATIONS)[number], string[]>> = {
+  sqlite: { '0001-initial': initialSqlite },
+  postgresql: { '0001-initial': initialPostgresql },
+};
+
+export function migrationsFor(dialect: Dialect): MigrationObject[] {
+  return KNOWN_MIGRATIONS.map((name) => ({
+    name,
+    class: class extends Migration {
+      override up(): void {
+        for (const sql of SQL[dialect][name]) this.addSql(sql);
+      }
+    },
+  }));
+}

@@ -1,0 +1,5 @@
+// The migrations this code knows, oldest first. A store that has applied a name not in
+// this list was written by a newer companyctl and is refused.
+export type Dialect = 'sqlite' | 'postgresql';
+
+export const KNOWN_MIGRATIONS = ['0001-initial'] as const;

@@ -1,0 +1,39 @@
+// Where companyctl keeps its files (XDG base directories, or everything under COMPANYCTL_HOME).
+import { chmodSync, mkdirSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+
+export interface Paths {
+  dataDir: string;
+  configDir: string;
+  cacheDir: string;
+  stateDir: string;
+  defaultDb: string;
+  configFile: string;
+}
+
+type Env = Record<string, string | undefined>;
+
+export function resolvePaths(env: Env): Paths {
+  const home = env.COMPANYCTL_HOME;
+  const base = (xdg: string, fallback: string, sub: string) =>
+    home ? join(home, sub) : join(env[xdg] || join(env.HOME || homedir(), fallback), 'companyctl');
+  const dataDir = base('XDG_DATA_HOME', '.local/share', 'data');
+  const configDir = base('XDG_CONFIG_HOME', '.config', 'config');
+  const cacheDir = env.COMPANYCTL_CACHE_DIR || base('XDG_CACHE_HOME', '.cache', 'cache');
+  const stateDir = env.COMPANYCTL_STATE_DIR || base('XDG_STATE_HOME', '.local/state', 'state');
+  return {
+    dataDir,
+    configDir,
+    cacheDir,
+    stateDir,
+    defaultDb: join(dataDir, 'companyctl.db'),
+    configFile: env.COMPANYCTL_CONFIG || join(configDir, 'config.json'),
+  };
+}
+
+/** Create a folder (and parents) readable by the owner only. */
+export function ensurePrivateDir(dir: string): void {
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  chmodSync(dir, 0o700);
+}

@@ -1,0 +1,75 @@
+// The one output layer: picks JSON, NDJSON, a human table (TTY) or stable tab-separated
+// lines (no TTY) and writes data to stdout only.
+import type { Context } from '../context.js';
+import { ALL_FIELDS, isCompanyField, type Company, type CompanyField } from '../domain/company.js';
+import { CompanyctlError } from '../errors.js';
+
+export type Format = 'json' | 'ndjson' | 'table' | 'plain';
+
+export function outputFormat(ctx: Context, opts: { ndjson?: boolean } = {}): Format {
+  if (ctx.globals.json) return 'json';
+  if (opts.ndjson) return 'ndjson';
+  return ctx.io.stdoutIsTTY ? 'table' : 'plain';
+}
+
+export function parseFields(spec: string | undefined): CompanyField[] | undefined {
+  if (spec === undefined) return undefined;
+  const fields = spec.split(',').map((f) => f.trim()).filter(Boolean);
+  const bad = fields.filter((f) => !isCompanyField(f));
+  if (bad.length > 0 || fields.length === 0) {
+    throw new CompanyctlError('COMPANYCTL_USAGE', `--fields: unknown field ${bad.map((b) => JSON.stringify(b)).join(', ') || '(none given)'}`, {
+      field: '--fields',
+      hint: `fields: ${ALL_FIELDS.join(', ')}`,
+    });
+  }
+  return fields as CompanyField[];
+}
+
+export function pick(c: Company, fields: readonly CompanyField[] | undefined): Partial<Company> {
+  if (!fields) return c;
+  const out: Record<string, unknown> = {};
+  for (const f of fields) out[f] = c[f];
+  return out as Partial<Company>;
+}
+
+export function writeJson(ctx: Context, value: unknown): void {
+  ctx.io.stdout.write(`${JSON.stringify(value, null, ctx.io.stdoutIsTTY ? 2 : undefined)}\n`);
+}
+
+export function writeNdjson(ctx: Context, value: unknown): void {
+  ctx.io.stdout.write(`${JSON.stringify(value)}\n`);
+}
+
+export function cell(v: unknown): string {
+  if (v === null || v === undefined) return '';
+  if (Array.isArray(v)) return v.map((x) => (typeof x === 'object' && x ? `${x.source}:${x.id}` : String(x))).join(';');
+  return String(v);
+}
+
+/** Stable, tab-separated; tabs and newlines inside values become spaces. */
+export function plainLine(values: unknown[]): string {
+  return `${values.map((v) => cell(v).replace(/[\t\r\n]+/g, ' ')).join('\t')}\n`;
+}
+
+export async function writeTable(ctx: Context, header: string[], rows: unknown[][]): Promise<void> {
+  const { default: Table } = await import('cli-table3');
+  const { default: chalk } = await import('chalk');
+  const table = new Table({
+    head: header.map((h) => chalk.bold(h)),
+    style: { head: [], border: [] },
+    wordWrap: true,
+    wrapOnWordBoundary: false,
+  });
+  for (const r of rows) table.push(r.map((v) => cell(v)));
+  ctx.io.stdout.write(`${table.toString()}\n`);
+}
+
+/** One company: JSON document, key/value table (TTY) or `field<TAB>value` lines. */
+export async function writeCompany(ctx: Context, c: Company, fields?: CompanyField[]): Promise<void> {
+  const format = outputFormat(ctx);
+  const shown = pick(c, fields);
+  if (format === 'json') return writeJson(ctx, shown);
+  const entries = Object.entries(shown);
+  if (format === 'table') return writeTable(ctx, ['field', 'value'], entries);
+  for (const [k, v] of entries) ctx.io.stdout.write(plainLine([k, v]));
+}

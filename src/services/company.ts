@@ -1,0 +1,300 @@
+// Company use cases. Write path: validate -> transaction (row + outbox event) -> commit ->
+// invalidate the cache entries touched. Read path: cache -> store on a miss -> fill the cache.
+// Services take their dependencies and return data; they never print.
+import { describeKey, keysOf, type Company, type CompanyInput, type NaturalKey, type SortField } from '../domain/company.js';
+import { completeCompany } from '../domain/validate.js';
+import { CompanyctlError } from '../errors.js';
+import type { FileCache } from '../infra/cache.js';
+import type { Store, StoreTx } from '../infra/db/store.js';
+import * as repo from '../infra/db/company-read.js';
+
+// Writes load MikroORM; reads must not (start-up time), hence the lazy import.
+const writer = () => import('../infra/db/company-write.js');
+
+export interface CompanyDeps {
+  store: () => Promise<Store>;
+  cache?: FileCache;
+  cacheTtlSeconds: number;
+  now: () => Date;
+  actor: string;
+}
+
+export interface WriteResult {
+  company: Company;
+  eventId: number;
+}
+
+// ---- cache keys ----
+
+const idKey = (id: number) => `company.id.${id}`;
+function aliasKey(key: NaturalKey): string {
+  switch (key.kind) {
+    case 'id':
+      return idKey(key.id);
+    case 'domain':
+      return `company.domain.${key.domain}`;
+    case 'lei':
+      return `company.lei.${key.lei}`;
+    case 'registration':
+      return `company.registration.${key.country}.${key.number}`;
+  }
+}
+
+function cacheKeysOf(...companies: (Company | undefined)[]): string[] {
+  const keys = new Set<string>();
+  for (const c of companies) {
+    if (!c) continue;
+    keys.add(idKey(c.id));
+    for (const k of keysOf(c)) keys.add(aliasKey(k));
+  }
+  return [...keys];
+}
+
+function fillCache(deps: CompanyDeps, c: Company): void {
+  if (!deps.cache || c.deletedAt) return;
+  deps.cache.set(idKey(c.id), c, deps.cacheTtlSeconds);
+  for (const k of keysOf(c)) deps.cache.set(aliasKey(k), { id: c.id }, deps.cacheTtlSeconds);
+}
+
+// ---- reads ----
+
+function notFound(key: NaturalKey): CompanyctlError {
+  return new CompanyctlError('COMPANYCTL_NOT_FOUND', `no company with ${describeKey(key)}`, {
+    hint: 'list companies with "companyctl company list"',
+  });
+}
+
+/** Get a live company; a cache hit never opens the store. */
+export async function getCompany(deps: CompanyDeps, key: NaturalKey, opts: { fresh?: boolean } = {}): Promise<{ company: Company; cached: boolean }> {
+  if (deps.cache && !opts.fresh) {
+    const id = key.kind === 'id' ? key.id : deps.cache.get<{ id: number }>(aliasKey(key))?.id;
+    const hit = id === undefined ? undefined : deps.cache.get<Company>(idKey(id));
+    if (hit && matchesKey(hit, key)) {
+      deps.cache.record('hit');
+      return { company: hit, cached: true };
+    }
+    deps.cache.record('miss');
+  }
+  const store = await deps.store();
+  const company = await repo.findCompany(store.read, key);
+  if (!company) throw notFound(key);
+  if (company.deletedAt) {
+    throw new CompanyctlError('COMPANYCTL_NOT_FOUND', `company ${company.id} is deleted (since ${company.deletedAt})`, {
+      hint: `restore it with "companyctl company restore ${company.id}"`,
+      data: { id: company.id, deletedAt: company.deletedAt },
+    });
+  }
+  fillCache(deps, company);
+  return { company, cached: false };
+}
+
+function matchesKey(c: Company, key: NaturalKey): boolean {
+  return key.kind === 'id' ? c.id === key.id : keysOf(c).some((k) => aliasKey(k) === aliasKey(key));
+}
+
+export interface ListOptions {
+  filter: repo.CompanyFilter;
+  sort: SortField;
+  descending: boolean;
+  /** Page size; undefined means every matching company (streamed page by page). */
+  limit?: number;
+  cursor?: string;
+}
+
+const PAGE = 1000;
+
+/** Yields matching companies page by page (constant memory), and the cursor after the last one. */
+export async function* listCompanies(deps: CompanyDeps, opts: ListOptions): AsyncGenerator<Company, string | null> {
+  const store = await deps.store();
+  let after = opts.cursor ? decodeCursor(opts.cursor, opts.sort, opts.descending) : undefined;
+  let remaining = opts.limit ?? Infinity;
+  while (remaining > 0) {
+    const want = Math.min(PAGE, remaining);
+    const page = await repo.listCompanies(store.read, store.dialect, opts.filter, {
+      sort: opts.sort,
+      descending: opts.descending,
+      limit: want + 1,
+      after,
+    });
+    const items = page.slice(0, want);
+    for (const c of items) yield c;
+    remaining -= items.length;
+    const last = items[items.length - 1];
+    if (page.length <= want || !last) return null;
+    after = { value: sortValue(last, opts.sort), id: last.id };
+    if (remaining <= 0) return encodeCursor(opts.sort, opts.descending, after);
+  }
+  return null;
+}
+
+function sortValue(c: Company, sort: SortField): string | number {
+  return sort === 'id' ? c.id : c[sort];
+}
+
+function encodeCursor(sort: string, desc: boolean, after: { value: string | number; id: number }): string {
+  return Buffer.from(JSON.stringify({ s: sort, d: desc, v: after.value, i: after.id })).toString('base64url');
+}
+
+function decodeCursor(cursor: string, sort: string, desc: boolean): { value: string | number; id: number } {
+  try {
+    const c = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as { s: string; d: boolean; v: string | number; i: number };
+    if (c.s !== sort || c.d !== desc) {
+      throw new CompanyctlError('COMPANYCTL_USAGE', `--cursor: this cursor belongs to --sort ${c.d ? '-' : ''}${c.s}`, { field: '--cursor' });
+    }
+    if (typeof c.i !== 'number' || (typeof c.v !== 'string' && typeof c.v !== 'number')) throw new Error('shape');
+    return { value: c.v, id: c.i };
+  } catch (e) {
+    if (e instanceof CompanyctlError) throw e;
+    throw new CompanyctlError('COMPANYCTL_USAGE', '--cursor: not a cursor printed by "company list"', { field: '--cursor' });
+  }
+}
+
+// ---- writes ----
+
+async function assertKeysFree(tx: StoreTx, input: CompanyInput, exceptId?: number): Promise<void> {
+  const holders = await repo.findKeyHolders(tx.read, keysOf(input), input.externalIds, exceptId);
+  const h = holders[0];
+  if (!h) return;
+  throw new CompanyctlError(
+    'COMPANYCTL_DUPLICATE_KEY',
+    `${h.key} is already held by ${h.deleted ? 'deleted ' : ''}company ${h.companyId}`,
+    {
+      hint: h.deleted
+        ? `restore company ${h.companyId} ("companyctl company restore ${h.companyId}") or remove it for good ("companyctl company delete ${h.companyId} --hard")`
+        : `update company ${h.companyId} instead ("companyctl company update ${h.companyId} ...")`,
+      data: { key: h.key, companyId: h.companyId },
+    },
+  );
+}
+
+/** Unique-index violations that slipped past the pre-check (a concurrent writer) become typed errors. */
+function duplicateFromDriver(e: unknown): unknown {
+  const name = (e as Error)?.name ?? '';
+  if (name === 'UniqueConstraintViolationException' || /UNIQUE constraint failed|duplicate key value/i.test(String((e as Error)?.message))) {
+    return new CompanyctlError('COMPANYCTL_DUPLICATE_KEY', 'another company now holds one of these keys (domain, LEI, registration or external id)', {
+      hint: 'another writer got there first; run the command again to see which company',
+      cause: e,
+    });
+  }
+  return e;
+}
+
+interface Written {
+  company: Company;
+  before?: Company;
+  /** The state after the write for the event; null when the row is gone (hard delete). */
+  after?: Company | null;
+  eventType: string;
+}
+
+type Writer = typeof import('../infra/db/company-write.js');
+
+async function write(deps: CompanyDeps, fn: (tx: StoreTx, now: string, w: Writer) => Promise<Written>): Promise<WriteResult & { before?: Company }> {
+  const store = await deps.store();
+  const w = await writer();
+  let result: (Written & { eventId: number }) | undefined;
+  try {
+    result = await store.transaction(async (tx) => {
+      const now = deps.now().toISOString();
+      const r = await fn(tx, now, w);
+      const eventId = await w.insertOutboxEvent(tx, {
+        type: r.eventType,
+        companyId: r.company.id,
+        actor: deps.actor,
+        payload: { before: r.before ?? null, after: r.after === undefined ? r.company : r.after },
+        createdAt: now,
+      });
+      return { ...r, eventId };
+    });
+  } catch (e) {
+    throw duplicateFromDriver(e);
+  }
+  // After commit: what we touched must not be served stale.
+  deps.cache?.delete(cacheKeysOf(result.company, result.before));
+  return { company: result.company, before: result.before, eventId: result.eventId };
+}
+
+export async function createCompany(deps: CompanyDeps, input: CompanyInput): Promise<WriteResult> {
+  return write(deps, async (tx, now, w) => {
+    await assertKeysFree(tx, input);
+    const id = await w.insertCompany(tx, input, now);
+    const company = await repo.findCompany(tx.read, { kind: 'id', id });
+    return { company: company!, eventType: 'company.created' };
+  });
+}
+
+async function loadForWrite(tx: StoreTx, key: NaturalKey, ifVersion: number | undefined, opts: { deleted?: boolean } = {}): Promise<Company> {
+  const current = await repo.findCompany(tx.read, key);
+  if (!current) throw notFound(key);
+  if (!opts.deleted && current.deletedAt) {
+    throw new CompanyctlError('COMPANYCTL_NOT_FOUND', `company ${current.id} is deleted`, { hint: `restore it first: "companyctl company restore ${current.id}"` });
+  }
+  if (ifVersion !== undefined && current.version !== ifVersion) {
+    throw new CompanyctlError('COMPANYCTL_VERSION_CONFLICT', `company ${current.id} is at version ${current.version}, not ${ifVersion}`, {
+      hint: `run "companyctl company get ${current.id} --fresh" and apply your change to version ${current.version}`,
+      data: { id: current.id, version: current.version, expectedVersion: ifVersion },
+    });
+  }
+  return current;
+}
+
+/** Apply a validated patch. With no effective change, nothing is written and no event is raised. */
+export async function updateCompany(
+  deps: CompanyDeps,
+  key: NaturalKey,
+  patch: Partial<CompanyInput>,
+  opts: { ifVersion?: number } = {},
+): Promise<WriteResult & { changed: boolean }> {
+  let unchanged: Company | undefined;
+  try {
+    const r = await write(deps, async (tx, now, w) => {
+      const before = await loadForWrite(tx, key, opts.ifVersion);
+      const next = completeCompany(patch, before);
+      if (sameInput(before, next)) {
+        unchanged = before;
+        throw UNCHANGED;
+      }
+      await assertKeysFree(tx, next, before.id);
+      await w.updateCompany(tx, before.id, before.version, next, now);
+      const company = await repo.findCompany(tx.read, { kind: 'id', id: before.id });
+      return { company: company!, before, eventType: 'company.updated' };
+    });
+    return { ...r, changed: true };
+  } catch (e) {
+    if (e === UNCHANGED && unchanged) return { company: unchanged, eventId: 0, changed: false };
+    throw e;
+  }
+}
+const UNCHANGED = Symbol('unchanged');
+
+function sameInput(a: CompanyInput, b: CompanyInput): boolean {
+  return (Object.keys(b) as (keyof CompanyInput)[]).every((k) => JSON.stringify(a[k] ?? null) === JSON.stringify(b[k] ?? null));
+}
+
+export async function deleteCompany(deps: CompanyDeps, key: NaturalKey, opts: { hard?: boolean; ifVersion?: number } = {}): Promise<WriteResult & { hard: boolean }> {
+  const r = await write(deps, async (tx, now, w) => {
+    const before = await loadForWrite(tx, key, opts.ifVersion, { deleted: opts.hard });
+    if (opts.hard) {
+      await w.hardDeleteCompany(tx, before.id, before.version);
+      return { company: before, before, after: null, eventType: 'company.deleted' };
+    }
+    await w.setDeleted(tx, before.id, before.version, now, now);
+    const company = await repo.findCompany(tx.read, { kind: 'id', id: before.id });
+    return { company: company!, before, eventType: 'company.deleted' };
+  });
+  return { ...r, hard: !!opts.hard };
+}
+
+export async function restoreCompany(deps: CompanyDeps, id: number): Promise<WriteResult> {
+  return write(deps, async (tx, now, w) => {
+    const before = await repo.findCompany(tx.read, { kind: 'id', id });
+    if (!before) throw notFound({ kind: 'id', id });
+    if (!before.deletedAt) {
+      throw new CompanyctlError('COMPANYCTL_NOT_DELETED', `company ${id} is not deleted`, { data: { id } });
+    }
+    await assertKeysFree(tx, before, id);
+    await w.setDeleted(tx, id, before.version, null, now);
+    const company = await repo.findCompany(tx.read, { kind: 'id', id });
+    return { company: company!, before, eventType: 'company.restored' };
+  });
+}
