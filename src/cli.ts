@@ -4,6 +4,7 @@
 import { Command, CommanderError, Option } from 'commander';
 import { createContext, type Context, type GlobalOptions, type IO } from './context.js';
 import { CompanyctlError, ExitCode, isCompanyctlError } from './errors.js';
+import type { Prompter } from './io/prompter.js';
 import * as init from '../commands/init.js';
 import * as demo from '../commands/demo.js';
 import * as companyCreate from '../commands/company/create.js';
@@ -63,13 +64,13 @@ export function buildProgram(run: Runner): Command {
 const VERSION = '0.1.0';
 
 /** Parse argv, run one command, and return its exit code. Never calls process.exit. */
-export async function runCli(argv: string[], io: IO, env: Record<string, string | undefined>): Promise<number> {
+export async function runCli(argv: string[], io: IO, env: Record<string, string | undefined>, prompter?: Prompter): Promise<number> {
   const wantsJson = argv.includes('--json');
   const debug = argv.includes('--debug');
   let exitCode: number = ExitCode.ok;
   let ctx: Context | undefined;
   const run: Runner = async (cmd, action) => {
-    ctx = createContext(io, env, cmd.optsWithGlobals<GlobalOptions>());
+    ctx = createContext(io, env, cmd.optsWithGlobals<GlobalOptions>(), prompter);
     try {
       const code = await action(ctx);
       if (typeof code === 'number') exitCode = code;

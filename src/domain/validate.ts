@@ -169,7 +169,7 @@ function toIssues(error: z.ZodError): Issue[] {
   return error.issues.map((i) => {
     const field = i.path.length > 0 ? i.path.map(String).join('.') : 'input';
     if (i.code === 'unrecognized_keys') {
-      return { field: i.keys.join(', '), message: `is not a company field (fields: ${INPUT_FIELDS.join(', ')})` };
+      return { field: i.keys.join(', '), message: `unknown field (known fields: ${INPUT_FIELDS.join(', ')})` };
     }
     if (i.code === 'invalid_type' || i.code === 'invalid_union') {
       return { field, message: `has the wrong type (${i.message})` };

@@ -10,7 +10,12 @@ const COLUMNS = `c.id, c.name, c.legal_name, c.domain, c.website, c.registration
   c.city, c.region, c.postcode, c.country, c.status, c.incorporation_date, c.tags, c.version,
   c.created_at, c.updated_at, c.deleted_at`;
 
-const iso = (v: unknown): string => (v instanceof Date ? v.toISOString() : String(v));
+// SQLite holds ISO strings already; PostgreSQL returns '2026-11-25 13:37:05.856+00'.
+const iso = (v: unknown): string => {
+  if (v instanceof Date) return v.toISOString();
+  const s = String(v);
+  return /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/.test(s) ? s : new Date(s).toISOString();
+};
 const isoOrNull = (v: unknown): string | null => (v === null || v === undefined ? null : iso(v));
 const str = (v: unknown): string | null => (v === null || v === undefined ? null : String(v).trim());
 
@@ -128,7 +133,8 @@ function keyLabel(key: NaturalKey): string {
   }
 }
 
-const SORT_COLUMNS: Record<SortField, string> = { id: 'id', name: 'name', createdAt: 'created_at', updatedAt: 'updated_at' };
+// Names sort case-insensitively, as people expect (index: company_name_lower).
+const SORT_COLUMNS: Record<SortField, string> = { id: 'c.id', name: 'lower(c.name)', createdAt: 'c.created_at', updatedAt: 'c.updated_at' };
 
 export interface CompanyFilter {
   nameContains?: string;
@@ -178,7 +184,7 @@ export async function listCompanies(read: SqlReader, dialect: Dialect, filter: C
     where.push(dialect === 'postgresql' ? 'c.updated_at >= cast(? as timestamptz)' : 'c.updated_at >= ?');
     params.push(filter.updatedSince);
   }
-  const col = `c.${SORT_COLUMNS[page.sort]}`;
+  const col = SORT_COLUMNS[page.sort];
   const dir = page.descending ? 'desc' : 'asc';
   if (page.after) {
     const cmp = page.descending ? '<' : '>';
@@ -186,7 +192,7 @@ export async function listCompanies(read: SqlReader, dialect: Dialect, filter: C
       where.push(`c.id ${cmp} ?`);
       params.push(page.after.id);
     } else {
-      const v = dialect === 'postgresql' && page.sort !== 'name' ? 'cast(? as timestamptz)' : '?';
+      const v = page.sort === 'name' ? 'lower(?)' : dialect === 'postgresql' ? 'cast(? as timestamptz)' : '?';
       where.push(`(${col} ${cmp} ${v} or (${col} = ${v} and c.id ${cmp} ?))`);
       params.push(page.after.value, page.after.value, page.after.id);
     }

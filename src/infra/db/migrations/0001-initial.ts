@@ -3,7 +3,7 @@ const liveUniques = [
   `create unique index company_lei_live on company (lei) where lei is not null and deleted_at is null`,
   `create unique index company_domain_live on company (domain) where domain is not null and deleted_at is null`,
   `create unique index company_registration_live on company (registration_country, registration_number) where registration_number is not null and deleted_at is null`,
-  `create index company_name on company (name, id)`,
+  `create index company_name_lower on company (lower(name), id)`,
   `create index company_updated on company (updated_at, id)`,
   `create index company_country on company (country)`,
   `create index company_external_id_company on company_external_id (company_id)`,

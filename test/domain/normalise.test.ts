@@ -1,0 +1,83 @@
+import { describe, expect, it } from 'vitest';
+import * as n from '../../src/domain/normalise.js';
+
+const problem = (fn: () => unknown) => {
+  try {
+    fn();
+  } catch (e) {
+    expect(e).toBeInstanceOf(n.FieldProblem);
+    return (e as Error).message;
+  }
+  throw new Error('expected a FieldProblem');
+};
+
+describe('normaliseDomain', () => {
+  it.each([
+    ['example.com', 'example.com'],
+    ['https://WWW.Example.com/about?x=1', 'example.com'],
+    ['http://user@shop.example.co.uk:8080/', 'shop.example.co.uk'],
+    ['Example.COM.', 'example.com'],
+    ['bücher.de', 'xn--bcher-kva.de'],
+  ])('%s -> %s', (raw, want) => expect(n.normaliseDomain(raw)).toBe(want));
+
+  it.each(['localhost', 'not a domain', 'exa_mple.com', '-bad.com', 'example.123', ''])('rejects %j', (raw) => {
+    expect(problem(() => n.normaliseDomain(raw))).toContain('is not a domain name');
+  });
+});
+
+describe('normaliseLei', () => {
+  it('accepts valid check digits and normalises case and spaces', () => {
+    expect(n.normaliseLei('5299 00t8bm49aursdo55')).toBe('529900T8BM49AURSDO55');
+    expect(n.normaliseLei('HWUPKR0MPOU8FGXBT394')).toBe('HWUPKR0MPOU8FGXBT394');
+  });
+  it('rejects wrong check digits', () => {
+    expect(problem(() => n.normaliseLei('529900T8BM49AURSDO56'))).toContain('check digits');
+  });
+  it('rejects the wrong shape', () => {
+    expect(problem(() => n.normaliseLei('ABC'))).toContain('is not an LEI');
+  });
+  it('computes check digits that validate', () => {
+    const prefix = '5299000DEMO0000042';
+    expect(n.mod97(prefix + n.leiCheckDigits(prefix))).toBe(1);
+  });
+});
+
+describe('countries', () => {
+  it('accepts ISO 3166-1 alpha-2 in any case', () => expect(n.normaliseCountry('de')).toBe('DE'));
+  it('rejects unknown codes, naming them', () => expect(problem(() => n.normaliseCountry('XX'))).toBe('"XX" is not an ISO 3166-1 alpha-2 country code'));
+  it('allows subdivisions for registration', () => expect(n.normaliseRegistrationCountry('us-de')).toBe('US-DE'));
+  it('rejects a subdivision of an unknown country', () => expect(() => n.normaliseRegistrationCountry('XX-DE')).toThrow(n.FieldProblem));
+  it('rejects subdivisions for address countries', () => expect(() => n.normaliseCountry('US-DE')).toThrow(n.FieldProblem));
+});
+
+describe('amounts and currencies', () => {
+  it.each([
+    ['001200.50', '1200.5'],
+    ['0', '0'],
+    ['1,250,000.00', '1250000'],
+    ['123456789012345678.123456', '123456789012345678.123456'],
+  ])('%s -> %s (exact)', (raw, want) => expect(n.normaliseAmount(raw)).toBe(want));
+  it('accepts JSON numbers that are exact', () => expect(n.normaliseAmount(1250000.5)).toBe('1250000.5'));
+  it('refuses JSON numbers that lost precision', () => expect(() => n.normaliseAmount(12345678901234567)).toThrow(n.FieldProblem));
+  it.each(['-5', '1e6', 'abc', '1.1234567'])('rejects %j', (raw) => expect(() => n.normaliseAmount(raw)).toThrow(n.FieldProblem));
+  it('knows ISO 4217', () => {
+    expect(n.normaliseCurrency('eur')).toBe('EUR');
+    expect(problem(() => n.normaliseCurrency('EUX'))).toContain('ISO 4217');
+  });
+});
+
+describe('dates, tags, external ids, websites', () => {
+  const today = new Date('2026-11-25T12:00:00Z');
+  it('accepts a real past date', () => expect(n.normaliseDate('2020-02-29', today)).toBe('2020-02-29'));
+  it('rejects impossible and future dates', () => {
+    expect(problem(() => n.normaliseDate('2021-02-29', today))).toContain('is not a date');
+    expect(problem(() => n.normaliseDate('2027-01-01', today))).toContain('in the future');
+  });
+  it('sorts, lower-cases and de-duplicates tags', () => expect(n.normaliseTags(['B', 'a', ' b ', ''])).toEqual(['a', 'b']));
+  it('parses external ids', () => expect(n.parseExternalId('crm:48:2')).toEqual({ source: 'crm', id: '48:2' }));
+  it('rejects two ids for one source', () => expect(() => n.normaliseExternalIds([{ source: 'crm', id: '1' }, { source: 'CRM', id: '2' }])).toThrow(n.FieldProblem));
+  it('adds https to a bare website and refuses other schemes', () => {
+    expect(n.normaliseWebsite('example.com/about')).toBe('https://example.com/about');
+    expect(() => n.normaliseWebsite('ftp://example.com')).toThrow(n.FieldProblem);
+  });
+});
