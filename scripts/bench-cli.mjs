@@ -16,7 +16,7 @@ const BIN = join(ROOT, 'bin', 'companyctl.js');
 const CACHE_DIR = join(ROOT, '.bench');
 const WARMUPS = 3;
 const BATCH = 50_000;
-const GENERATOR_VERSION = 1; // bump when fillStore's values change, to retire cached stores
+const GENERATOR_VERSION = 2; // bump when fillStore's values change, to retire cached stores
 
 // Flags win over BENCH_ROWS; bad numbers stop the run before any work is done.
 function options() {
@@ -98,13 +98,15 @@ function fillStore(file, rows) {
       const [country, city, region, postcode, currency] = pick(PLACES, i);
       const kind = pick(KINDS, Math.floor(i / 10));
       const name = `${pick(WORDS, i * 7)} ${kind} ${i}`;
-      const stamp = new Date(Date.UTC(2020, 0, 1) + (i % 2_000) * 86_400_000 + (i % 86_400) * 1000).toISOString();
+      const created = Date.UTC(2020, 0, 1) + (i % 2_000) * 86_400_000 + (i % 86_400) * 1000;
+      const version = 1 + (i % 3); // each later version moved updated_at on by 30 days
       insert.run(i, name, `${name} ${FORMS[country]}`, `company-${i}.example`, `https://company-${i}.example`,
         `HRB ${100_000 + i}`, country, kind.toLowerCase(), 5 + ((i * 37) % 5_000), `${(i * 7919) % 90_000_000 + 100_000}.50`,
         currency, `${1 + (i % 200)} ${pick(WORDS, i)} Street`, i % 5 === 0 ? `Floor ${i % 12}` : null, city, region, postcode,
         country, i % 20 === 0 ? 'dormant' : i % 50 === 1 ? 'dissolved' : 'active',
         `${1950 + (i % 70)}-${String(1 + (i % 12)).padStart(2, '0')}-${String(1 + (i % 28)).padStart(2, '0')}`,
-        pick(TAGS, i), 1 + (i % 3), stamp, stamp);
+        pick(TAGS, i), version, new Date(created).toISOString(),
+        new Date(created + (version - 1) * 30 * 86_400_000).toISOString());
     }
   });
   for (let from = 1; from <= rows; from += BATCH) batch(from, Math.min(from + BATCH, rows + 1));
