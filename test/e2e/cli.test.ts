@@ -1,0 +1,165 @@
+// End to end: the built binary as a subprocess against a temporary COMPANYCTL_HOME.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { spawnSync } from 'node:child_process';
+import { existsSync, renameSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { BIN, freshPgDatabase, hasScript, PG_SKIP_REASON, PG_URL, runBin, runBinAsync, tempHome } from '../helpers.js';
+
+describe('companyctl binary on the SQLite default', () => {
+  let home: ReturnType<typeof tempHome>;
+  let env: Record<string, string>;
+  const dbFile = () => join(home.home, 'data', 'companyctl.db');
+
+  beforeAll(() => {
+    home = tempHome();
+    env = { COMPANYCTL_HOME: home.home };
+    const r = runBin(['init'], { env });
+    expect(r.code, r.stderr).toBe(0);
+  });
+  afterAll(() => home.cleanup());
+
+  it('--help and --version exit 0 without a store', () => {
+    const h = runBin(['--help']);
+    expect(h.code).toBe(0);
+    expect(h.stdout).toContain('company');
+    expect(runBin(['--version']).stdout.trim()).toMatch(/^\d+\.\d+\.\d+$/);
+  });
+
+  it('creates the store 0600 in a 0700 folder, in WAL mode', () => {
+    expect(statSync(dbFile()).mode & 0o777).toBe(0o600);
+    expect(statSync(join(home.home, 'data')).mode & 0o777).toBe(0o700);
+    const db = new Database(dbFile(), { readonly: true });
+    expect(db.pragma('journal_mode', { simple: true })).toBe('wal');
+    db.close();
+  });
+
+  it('create prints the company on stdout and the notice on stderr', () => {
+    const r = runBin(['company', 'create', '--name', 'Acme', '--domain', 'acme.de', '--json'], { env });
+    expect(r.code, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout)).toMatchObject({ name: 'Acme', domain: 'acme.de' });
+    expect(r.stderr).toContain('created company');
+  });
+
+  it('concurrent writers all succeed (the busy store waits, it does not fail)', async () => {
+    const runs = await Promise.all(
+      Array.from({ length: 8 }, (_, i) => runBinAsync(['company', 'create', '--name', `Parallel ${i}`, '--domain', `parallel-${i}.com`, '--json'], { env })),
+    );
+    for (const r of runs) expect(r.code, r.stderr).toBe(0);
+    const ids = runs.map((r) => JSON.parse(r.stdout).id);
+    expect(new Set(ids).size).toBe(8);
+  });
+
+  it('a cache hit does not open the store; --fresh does', () => {
+    expect(runBin(['company', 'get', 'acme.de', '--json'], { env }).code).toBe(0); // fills the cache
+    const away = `${dbFile()}.away`;
+    renameSync(dbFile(), away);
+    try {
+      const hit = runBin(['company', 'get', 'acme.de', '--json'], { env });
+      expect(hit.code, hit.stderr).toBe(0);
+      expect(JSON.parse(hit.stdout).domain).toBe('acme.de');
+      const fresh = runBin(['company', 'get', 'acme.de', '--json', '--fresh'], { env });
+      expect(fresh.code).toBe(1);
+      expect(JSON.parse(fresh.stderr).error.code).toBe('COMPANYCTL_STORE_NOT_INITIALISED');
+    } finally {
+      renameSync(away, dbFile());
+    }
+    const cacheDir = join(home.home, 'cache');
+    expect(statSync(cacheDir).mode & 0o777).toBe(0o700);
+  });
+
+  it('an update invalidates the cached copy for the next process', () => {
+    expect(runBin(['company', 'update', 'acme.de', '--employees', '99'], { env }).code).toBe(0);
+    expect(JSON.parse(runBin(['company', 'get', 'acme.de', '--json'], { env }).stdout).employees).toBe(99);
+  });
+
+  it('refuses a store whose schema is newer than the code', () => {
+    const copy = join(home.home, 'newer.db');
+    const src = new Database(dbFile());
+    src.exec(`vacuum into '${copy}'`);
+    src.close();
+    const db = new Database(copy);
+    db.prepare(`insert into companyctl_migrations (name, executed_at) values ('9999-from-the-future', '2030-01-01')`).run();
+    db.close();
+    const r = runBin(['company', 'list', '--json', '--db', copy], { env });
+    expect(r.code).toBe(1);
+    expect(JSON.parse(r.stderr).error.code).toBe('COMPANYCTL_SCHEMA_TOO_NEW');
+    const s = runBin(['db', 'status', '--json', '--db', copy], { env });
+    expect(s.code).toBe(1);
+    expect(JSON.parse(s.stdout)).toMatchObject({ state: 'newer-than-code', unknown: ['9999-from-the-future'] });
+    expect(runBin(['db', 'migrate', '--db', copy], { env }).code).toBe(1);
+  });
+
+  it('an internal error is one short line; the stack only with --debug', () => {
+    const copy = join(home.home, 'broken.db');
+    const src = new Database(dbFile());
+    src.exec(`vacuum into '${copy}'`);
+    src.close();
+    const db = new Database(copy);
+    db.exec('drop table outbox_event');
+    db.close();
+    const r = runBin(['company', 'create', '--name', 'X', '--db', copy], { env });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/^companyctl: internal error: /);
+    expect(r.stderr).not.toMatch(/\n\s+at /);
+    const d = runBin(['company', 'create', '--name', 'X', '--db', copy, '--debug'], { env });
+    expect(d.stderr).toMatch(/\n\s+at /);
+    // The failed transaction left no company behind.
+    const check = new Database(copy, { readonly: true });
+    expect(check.prepare(`select count(*) as n from company where name = 'X'`).get()).toEqual({ n: 0 });
+    check.close();
+  });
+
+  it.skipIf(!hasScript)('on a real terminal (script(1) pty), get prints a table', () => {
+    const r = spawnSync('script', ['-qec', `${process.execPath} ${BIN} company get acme.de`, '/dev/null'], {
+      env: { PATH: process.env.PATH, HOME: process.env.HOME, COMPANYCTL_HOME: home.home, NO_COLOR: '1', TERM: 'xterm' },
+      encoding: 'utf8',
+    });
+    expect(r.status).toBe(0);
+    expect(r.stdout).toMatch(/│ domain\s+│ acme\.de/);
+  });
+
+  it('the demo runs end to end in its own throw-away home', () => {
+    const r = runBin(['demo']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toContain('Acme Robotics');
+    expect(r.stderr).toContain('from the file cache');
+  });
+});
+
+describe.skipIf(!PG_URL)(`companyctl binary on PostgreSQL${PG_URL ? '' : ` (skipped: ${PG_SKIP_REASON})`}`, () => {
+  let home: ReturnType<typeof tempHome>;
+  let pgDb: Awaited<ReturnType<typeof freshPgDatabase>>;
+  let env: Record<string, string>;
+  beforeAll(async () => {
+    home = tempHome();
+    pgDb = await freshPgDatabase();
+    env = { COMPANYCTL_HOME: home.home, COMPANYCTL_DB: pgDb.url };
+  });
+  afterAll(async () => {
+    await pgDb?.cleanup();
+    home?.cleanup();
+  });
+
+  it('runs the same commands against the server', () => {
+    expect(runBin(['init'], { env }).code).toBe(0);
+    expect(existsSync(join(home.home, 'data', 'companyctl.db'))).toBe(false);
+    const c = runBin(['company', 'create', '--name', 'Acme', '--domain', 'acme.de', '--incorporation-date', '2001-02-03', '--json'], { env });
+    expect(c.code, c.stderr).toBe(0);
+    const g = JSON.parse(runBin(['company', 'get', 'acme.de', '--json', '--fresh'], { env }).stdout);
+    expect(g).toMatchObject({ name: 'Acme', incorporationDate: '2001-02-03' });
+    expect(g.createdAt).toMatch(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/);
+    expect(runBin(['company', 'list', '--ndjson'], { env }).stdout.trim().split('\n')).toHaveLength(1);
+    expect(JSON.parse(runBin(['db', 'status', '--json'], { env }).stdout)).toMatchObject({ dialect: 'postgresql', state: 'ready' });
+  });
+
+  it('never prints the password of the connection URL', () => {
+    const url = new URL(pgDb.url);
+    url.password = 's3cret-pw';
+    url.port = '1';
+    const r = runBin(['company', 'list', '--json', '--db', url.href], { env: { COMPANYCTL_HOME: home.home } });
+    expect(r.code).toBe(1);
+    expect(JSON.parse(r.stderr).error.code).toBe('COMPANYCTL_STORE_UNAVAILABLE');
+    expect(r.stderr).not.toContain('s3cret-pw');
+  });
+});
