@@ -1,7 +1,11 @@
 // Pure normalisers for company fields. Each returns the canonical value or throws a
 // FieldProblem whose message completes the sentence `<field>: <message>`.
+import { createRequire } from 'node:module';
 import { domainToASCII } from 'node:url';
-import countries from 'i18n-iso-countries';
+
+// The country table loads on first use (it costs start-up time that reads do not need).
+let countryCodes: { isValid(code: string): boolean } | undefined;
+const countries = () => (countryCodes ??= createRequire(import.meta.url)('i18n-iso-countries') as { isValid(code: string): boolean });
 
 export class FieldProblem extends Error {}
 
@@ -53,7 +57,7 @@ export function normaliseWebsite(raw: string): string {
 /** ISO 3166-1 alpha-2, upper case. */
 export function normaliseCountry(raw: string): string {
   const s = raw.trim().toUpperCase();
-  if (!/^[A-Z]{2}$/.test(s) || !countries.isValid(s)) fail(`${JSON.stringify(raw)} is not an ISO 3166-1 alpha-2 country code`);
+  if (!/^[A-Z]{2}$/.test(s) || !countries().isValid(s)) fail(`${JSON.stringify(raw)} is not an ISO 3166-1 alpha-2 country code`);
   return s;
 }
 
@@ -61,7 +65,7 @@ export function normaliseCountry(raw: string): string {
 export function normaliseRegistrationCountry(raw: string): string {
   const s = raw.trim().toUpperCase();
   const m = /^([A-Z]{2})(?:-([A-Z0-9]{1,3}))?$/.exec(s);
-  if (!m || !countries.isValid(m[1]!)) {
+  if (!m || !countries().isValid(m[1]!)) {
     fail(`${JSON.stringify(raw)} is not an ISO 3166-1 country code (or ISO 3166-2 subdivision such as US-DE)`);
   }
   return s;

@@ -2,7 +2,6 @@
 // invalidate the cache entries touched. Read path: cache -> store on a miss -> fill the cache.
 // Services take their dependencies and return data; they never print.
 import { describeKey, keysOf, type Company, type CompanyInput, type NaturalKey, type SortField } from '../domain/company.js';
-import { completeCompany } from '../domain/validate.js';
 import { CompanyctlError } from '../errors.js';
 import type { FileCache } from '../infra/cache.js';
 import type { Store, StoreTx } from '../infra/db/store.js';
@@ -246,6 +245,8 @@ export async function updateCompany(
   opts: { ifVersion?: number } = {},
 ): Promise<WriteResult & { changed: boolean }> {
   let unchanged: Company | undefined;
+  // zod is ~50 ms to load: only the update path needs it here, never a read.
+  const { completeCompany } = await import('../domain/validate.js');
   try {
     const r = await write(deps, async (tx, now, w) => {
       const before = await loadForWrite(tx, key, opts.ifVersion);
