@@ -67,9 +67,9 @@ function expectCompany(id) {
 
 // Cached stores are keyed by row count, generator and schema, so a new migration refills.
 function cachedStorePath(rows) {
-  const dir = join(ROOT, 'dist', 'src', 'infra', 'db', 'migrations');
+  const dir = join(ROOT, 'src', 'infra', 'db', 'migrations');
   const hash = createHash('sha256').update(String(GENERATOR_VERSION));
-  for (const f of readdirSync(dir).filter((n) => n.endsWith('.js')).sort()) hash.update(readFileSync(join(dir, f)));
+  for (const f of readdirSync(dir).filter((n) => n.endsWith('.ts')).sort()) hash.update(readFileSync(join(dir, f)));
   return join(CACHE_DIR, `companyctl-${rows}-${hash.digest('hex').slice(0, 12)}.db`);
 }
 
