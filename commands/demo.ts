@@ -31,6 +31,7 @@ export async function demoRun(ctx: Context, opts: DemoOptions): Promise<number> 
   const discard = new Writable({ write: (_c, _e, cb) => cb() });
   const step = async (args: string[], stdin?: string): Promise<void> => {
     const silent = stdin !== undefined;
+    if (silent && args[0] !== 'company') ctx.io.stderr.write(`\n$ companyctl ${args.join(' ')} < (a generated password)\n`);
     if (!silent) ctx.io.stderr.write(`\n$ companyctl ${args.map((a) => (/[\s"]/.test(a) ? JSON.stringify(a) : a)).join(' ')}\n`);
     const io = silent ? { ...ctx.io, stdin: Readable.from([stdin]), stdout: discard, stdinIsTTY: false } : { ...ctx.io, stdin: new PassThrough() };
     const code = await runCli(['node', 'companyctl', ...args], io, env);
@@ -38,7 +39,10 @@ export async function demoRun(ctx: Context, opts: DemoOptions): Promise<number> 
   };
   try {
     ctx.io.stderr.write(`companyctl demo: a throw-away store under ${home}\n`);
-    await step(['init']);
+    // A throw-away admin password; the token goes to a 0600 file in the throw-away home.
+    const password = (await import('node:crypto')).randomBytes(18).toString('base64url');
+    await step(['init', '--admin', 'demo', '--password-stdin', '--quiet'], password);
+    await step(['login', '-u', 'demo', '--password-stdin', '--insecure-storage', '--quiet'], password);
     ctx.io.stderr.write(`\n$ companyctl company create --from-json - < (each of ${companies.length} companies in fixtures/companies.json)\n`);
     for (const c of companies) await step(['company', 'create', '--from-json', '-', '--quiet'], JSON.stringify(c));
     await step(['company', 'list', '--sort', 'name']);

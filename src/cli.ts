@@ -2,7 +2,7 @@
 // error into a message and an exit code. Command modules are light (flags only); each
 // imports its services inside its action, so `--help` loads nothing heavy.
 import { Command, CommanderError, Option } from 'commander';
-import { createContext, type Context, type GlobalOptions, type IO } from './context.js';
+import { createContext, identify, type Context, type GlobalOptions, type IO } from './context.js';
 import { CompanyctlError, ExitCode, isCompanyctlError } from './errors.js';
 import type { Prompter } from './io/prompter.js';
 import * as init from '../commands/init.js';
@@ -17,6 +17,60 @@ import * as dbMigrate from '../commands/db/migrate.js';
 import * as dbStatus from '../commands/db/status.js';
 import * as cacheStats from '../commands/cache/stats.js';
 import * as cacheClear from '../commands/cache/clear.js';
+import * as login from '../commands/login.js';
+import * as logout from '../commands/logout.js';
+import * as whoami from '../commands/whoami.js';
+import * as authStatus from '../commands/auth/status.js';
+import * as authToken from '../commands/auth/token.js';
+import * as tokenCreate from '../commands/token/create.js';
+import * as tokenList from '../commands/token/list.js';
+import * as tokenRevoke from '../commands/token/revoke.js';
+import * as userAdd from '../commands/user/add.js';
+import * as userList from '../commands/user/list.js';
+import * as userDisable from '../commands/user/disable.js';
+import * as userEnable from '../commands/user/enable.js';
+import * as userSetRole from '../commands/user/set-role.js';
+import * as userPasswd from '../commands/user/passwd.js';
+import type { Role } from './domain/roles.js';
+
+/**
+ * The role each command needs, in one place. 'none': no login (the command authenticates
+ * itself or creates the store). A command missing here cannot run (tested).
+ */
+export const COMMAND_ROLES: Record<string, Role | 'none'> = {
+  init: 'none',
+  demo: 'none',
+  login: 'none',
+  logout: 'none',
+  whoami: 'viewer',
+  'auth status': 'none',
+  'auth token': 'viewer',
+  'company create': 'editor',
+  'company get': 'viewer',
+  'company list': 'viewer',
+  'company update': 'editor',
+  'company delete': 'editor', // --hard additionally needs admin
+  'company restore': 'editor',
+  'db migrate': 'admin',
+  'db status': 'none', // tells an operator whether the store is usable; shows no data
+  'cache stats': 'viewer',
+  'cache clear': 'viewer',
+  'token create': 'admin',
+  'token list': 'admin',
+  'token revoke': 'admin',
+  'user add': 'admin',
+  'user list': 'admin',
+  'user disable': 'admin',
+  'user enable': 'admin',
+  'user set-role': 'admin',
+  'user passwd': 'viewer', // your own; another user's needs admin
+};
+
+export function commandPath(cmd: Command): string {
+  const names: string[] = [];
+  for (let c: Command | null = cmd; c?.parent; c = c.parent) names.unshift(c.name());
+  return names.join(' ');
+}
 
 /** Runs a command's action with a fresh context; returns nothing, records the exit code. */
 export type Runner = (cmd: Command, action: (ctx: Context) => Promise<number | void>) => Promise<void>;
@@ -37,11 +91,32 @@ export function buildProgram(run: Runner): Command {
     .option('-v, --verbose', 'print more notices on stderr')
     .option('--debug', 'print stack traces of internal errors')
     .option('-y, --yes', 'answer yes to confirmations (needed without a terminal)')
+    .addOption(new Option('--profile <name>', 'credential profile, to keep several logins apart').env('COMPANYCTL_PROFILE'))
     .showSuggestionAfterError(true)
     .helpCommand(false);
 
   init.register(program, run);
   demo.register(program, run);
+  login.register(program, run);
+  logout.register(program, run);
+  whoami.register(program, run);
+
+  const auth = program.command('auth').description('the current login: status and token');
+  authStatus.register(auth, run);
+  authToken.register(auth, run);
+
+  const token = program.command('token').description('named API tokens for cron and CI (admin)');
+  tokenCreate.register(token, run);
+  tokenList.register(token, run);
+  tokenRevoke.register(token, run);
+
+  const user = program.command('user').description('users and roles (admin)');
+  userAdd.register(user, run);
+  userList.register(user, run);
+  userDisable.register(user, run);
+  userEnable.register(user, run);
+  userSetRole.register(user, run);
+  userPasswd.register(user, run);
 
   const company = program.command('company').description('create, read, update and delete companies');
   companyCreate.register(company, run);
@@ -72,6 +147,13 @@ export async function runCli(argv: string[], io: IO, env: Record<string, string 
   const run: Runner = async (cmd, action) => {
     ctx = createContext(io, env, cmd.optsWithGlobals<GlobalOptions>(), prompter);
     try {
+      const path = commandPath(cmd);
+      const need = COMMAND_ROLES[path];
+      if (need === undefined) throw new CompanyctlError('COMPANYCTL_INTERNAL', `internal error: no role is declared for "${path}"`);
+      if (need !== 'none') {
+        const identity = await identify(ctx);
+        (await import('./services/auth.js')).requireRole(identity, need, `companyctl ${path}`);
+      }
       const code = await action(ctx);
       if (typeof code === 'number') exitCode = code;
     } finally {
@@ -153,4 +235,7 @@ export async function main(argv: string[]): Promise<void> {
     if (e.code === 'EPIPE') process.exit(process.exitCode ?? 0);
   });
   process.exitCode = await runCli(argv, io, process.env);
+  // A keychain call that timed out may still hold a thread: do not wait for it.
+  const { keychainHung } = await import('./infra/credentials.js');
+  if (keychainHung) process.exit(process.exitCode);
 }

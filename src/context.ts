@@ -9,6 +9,7 @@ import { resolvePaths, type Paths } from './infra/paths.js';
 import { resolveStoreLocation, type StoreLocation } from './infra/db/location.js';
 import type { Store } from './infra/db/store.js';
 import { terminalPrompter, type Prompter } from './io/prompter.js';
+import type { AuthDeps, Identity } from './services/auth.js';
 import type { CompanyDeps } from './services/company.js';
 
 export interface GlobalOptions {
@@ -20,6 +21,7 @@ export interface GlobalOptions {
   verbose?: boolean;
   debug?: boolean;
   yes?: boolean;
+  profile?: string;
 }
 
 export interface IO {
@@ -38,8 +40,12 @@ export interface Context {
   paths: Paths;
   globals: GlobalOptions;
   prompter: Prompter;
-  /** Who is acting (recorded in events); the auth layer will replace the OS user name. */
+  /** The authenticated caller, set before a command that needs a role runs. */
+  identity?: Identity;
+  /** Who is acting (recorded in events): the logged-in user, or system:<os user> for init. */
   actor(): string;
+  /** The credential profile (--profile, COMPANYCTL_PROFILE, or "default"). */
+  profile(): string;
   config(): Config;
   storeLocation(): StoreLocation;
   /** The open store, opened on first use and closed by close(). */
@@ -66,7 +72,12 @@ export function createContext(io: IO, env: Record<string, string | undefined>, g
     paths,
     globals,
     prompter: prompter ?? terminalPrompter(io, io.stdinIsTTY && io.stderrIsTTY),
-    actor: () => env.COMPANYCTL_ACTOR || safeUserName(),
+    actor: () => {
+      const id = ctx.identity;
+      if (!id) return `system:${safeUserName()}`;
+      return id.kind === 'token' ? `${id.username} (token ${id.tokenName})` : id.username;
+    },
+    profile: () => globals.profile || env.COMPANYCTL_PROFILE || 'default',
     config: () => (config ??= loadConfig(paths.configFile)),
     storeLocation() {
       if (!location) {
@@ -106,6 +117,26 @@ function safeUserName(): string {
   } catch {
     return 'unknown';
   }
+}
+
+/** What the auth service needs, from this run's context. */
+export function authDeps(ctx: Context): AuthDeps {
+  return { store: () => ctx.store(), cache: ctx.cache(), now: () => ctx.now(), sessionCacheSeconds: ctx.config().sessionCacheSeconds ?? 30 };
+}
+
+/** Find this run's token (COMPANYCTL_TOKEN, then the stored one) and verify it. */
+export async function identify(ctx: Context): Promise<Identity> {
+  const { credentialSlot, findToken } = await import('./infra/credentials.js');
+  const { authenticate } = await import('./services/auth.js');
+  const { CompanyctlError } = await import('./errors.js');
+  const found = await findToken(ctx.env, credentialSlot(ctx.paths.configDir, ctx.profile(), ctx.storeLocation().key));
+  if (!found) {
+    throw new CompanyctlError('COMPANYCTL_AUTH_REQUIRED', `not logged in to ${ctx.storeLocation().display} (profile ${ctx.profile()})`, {
+      hint: 'run "companyctl login"; in cron or CI set COMPANYCTL_TOKEN to an API token',
+    });
+  }
+  ctx.identity = await authenticate(authDeps(ctx), found.token);
+  return ctx.identity;
 }
 
 /** What the company service needs, from this run's context. */

@@ -72,4 +72,15 @@ function cleanEnv(extra: Record<string, string | undefined> = {}): NodeJS.Proces
   return env;
 }
 
+/** The first admin's password in tests (never a real one). */
+export const ADMIN_PASSWORD = 'correct-horse-battery-9';
+
+/** init + login (token in a 0600 file: no keychain needed) for the built binary. */
+export function bootstrapBin(env: Record<string, string | undefined>): void {
+  const init = runBin(['init', '--password-stdin'], { env, input: ADMIN_PASSWORD });
+  if (init.code !== 0) throw new Error(`init failed: ${init.stderr}`);
+  const login = runBin(['login', '-u', 'admin', '--password-stdin', '--insecure-storage', '--quiet'], { env, input: ADMIN_PASSWORD });
+  if (login.code !== 0) throw new Error(`login failed: ${login.stderr}`);
+}
+
 export const hasScript = spawnSync('script', ['--version']).status === 0;

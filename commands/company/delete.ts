@@ -13,7 +13,7 @@ export function register(parent: Command, run: Runner): void {
     .command('delete')
     .description('delete a company (soft and restorable unless --hard)')
     .argument('<ref>', 'id, domain, LEI or registration key')
-    .option('--hard', 'remove the row for good (asks on a terminal; needs --yes without one)')
+    .option('--hard', 'remove the row for good (admin; asks on a terminal, needs --yes without one)')
     .option('--if-version <n>', 'fail unless the company is still at this version')
     .addHelpText('after', '\nExamples:\n  companyctl company delete 42\n  companyctl company delete 42 --hard --yes')
     .action((ref: string, opts: DeleteOptions, c: Command) => run(c, (ctx) => deleteRun(ctx, ref, opts)));
@@ -25,6 +25,7 @@ export async function deleteRun(ctx: Context, ref: string, opts: DeleteOptions):
   const { CompanyctlError } = await import('../../src/errors.js');
   const key = resolveRef(ref);
   const ifVersion = parseVersionFlag(opts.ifVersion);
+  if (opts.hard) (await import('../../src/services/auth.js')).requireRole(ctx.identity, 'admin', 'a hard delete');
   if (opts.hard && !ctx.globals.yes) {
     if (!ctx.prompter.canPrompt) {
       throw new CompanyctlError('COMPANYCTL_CONFIRMATION_REQUIRED', 'a hard delete cannot be undone: pass --yes to confirm', { field: '--yes' });

@@ -9,12 +9,15 @@ export interface Config {
   cacheTtlSeconds?: number;
   /** Cache entry lifetime for SQLite stores; 0 means until a write invalidates it. */
   sqliteCacheTtlSeconds?: number;
+  /** How long a verified, live session is trusted from the file cache (revocation delay on other hosts). */
+  sessionCacheSeconds?: number;
 }
 
 const KNOWN: Record<keyof Config, 'string' | 'number'> = {
   db: 'string',
   cacheTtlSeconds: 'number',
   sqliteCacheTtlSeconds: 'number',
+  sessionCacheSeconds: 'number',
 };
 
 export function loadConfig(file: string): Config {

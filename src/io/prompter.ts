@@ -6,6 +6,8 @@ export interface Prompter {
   readonly canPrompt: boolean;
   input(message: string, opts?: { required?: boolean; validate?: (v: string) => true | string }): Promise<string>;
   confirm(message: string, defaultValue?: boolean): Promise<boolean>;
+  /** A secret, typed with echo off. */
+  password(message: string): Promise<string>;
 }
 
 export function missingAnswer(flag: string, what: string): CompanyctlError {
@@ -28,6 +30,10 @@ export function terminalPrompter(io: { stdin: NodeJS.ReadableStream; stderr: Nod
     async input(message, opts = {}) {
       const { input } = await import('@inquirer/prompts');
       return input({ message, required: opts.required, validate: opts.validate }, context).catch(cancelled);
+    },
+    async password(message) {
+      const { password } = await import('@inquirer/prompts');
+      return password({ message, mask: false }, context).catch(cancelled);
     },
     async confirm(message, defaultValue = false) {
       const { confirm } = await import('@inquirer/prompts');

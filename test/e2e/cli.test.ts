@@ -4,7 +4,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, renameSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { BIN, freshPgDatabase, hasScript, PG_SKIP_REASON, PG_URL, runBin, runBinAsync, tempHome } from '../helpers.js';
+import { BIN, bootstrapBin, freshPgDatabase, hasScript, PG_SKIP_REASON, PG_URL, runBin, runBinAsync, tempHome } from '../helpers.js';
 
 describe('companyctl binary on the SQLite default', () => {
   let home: ReturnType<typeof tempHome>;
@@ -14,9 +14,10 @@ describe('companyctl binary on the SQLite default', () => {
   beforeAll(() => {
     home = tempHome();
     env = { COMPANYCTL_HOME: home.home };
-    const r = runBin(['init'], { env });
-    expect(r.code, r.stderr).toBe(0);
+    bootstrapBin(env);
   });
+  /** The login token, for runs against copies of the store (another path, same keys). */
+  const tokenEnv = () => ({ ...env, COMPANYCTL_TOKEN: runBin(['auth', 'token'], { env }).stdout.trim() });
   afterAll(() => home.cleanup());
 
   it('--help and --version exit 0 without a store', () => {
@@ -81,13 +82,13 @@ describe('companyctl binary on the SQLite default', () => {
     const db = new Database(copy);
     db.prepare(`insert into companyctl_migrations (name, executed_at) values ('9999-from-the-future', '2030-01-01')`).run();
     db.close();
-    const r = runBin(['company', 'list', '--json', '--db', copy], { env });
+    const r = runBin(['company', 'list', '--json', '--db', copy], { env: tokenEnv() });
     expect(r.code).toBe(1);
     expect(JSON.parse(r.stderr).error.code).toBe('COMPANYCTL_SCHEMA_TOO_NEW');
     const s = runBin(['db', 'status', '--json', '--db', copy], { env });
     expect(s.code).toBe(1);
     expect(JSON.parse(s.stdout)).toMatchObject({ state: 'newer-than-code', unknown: ['9999-from-the-future'] });
-    expect(runBin(['db', 'migrate', '--db', copy], { env }).code).toBe(1);
+    expect(runBin(['db', 'migrate', '--db', copy], { env: tokenEnv() }).code).toBe(1);
   });
 
   it('an internal error is one short line; the stack only with --debug', () => {
@@ -98,11 +99,11 @@ describe('companyctl binary on the SQLite default', () => {
     const db = new Database(copy);
     db.exec('drop table outbox_event');
     db.close();
-    const r = runBin(['company', 'create', '--name', 'X', '--db', copy], { env });
+    const r = runBin(['company', 'create', '--name', 'X', '--db', copy], { env: tokenEnv() });
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/^companyctl: internal error: /);
     expect(r.stderr).not.toMatch(/\n\s+at /);
-    const d = runBin(['company', 'create', '--name', 'X', '--db', copy, '--debug'], { env });
+    const d = runBin(['company', 'create', '--name', 'X', '--db', copy, '--debug'], { env: tokenEnv() });
     expect(d.stderr).toMatch(/\n\s+at /);
     // The failed transaction left no company behind.
     const check = new Database(copy, { readonly: true });
@@ -142,7 +143,7 @@ describe.skipIf(!PG_URL)(`companyctl binary on PostgreSQL${PG_URL ? '' : ` (skip
   });
 
   it('runs the same commands against the server', () => {
-    expect(runBin(['init'], { env }).code).toBe(0);
+    bootstrapBin(env);
     expect(existsSync(join(home.home, 'data', 'companyctl.db'))).toBe(false);
     const c = runBin(['company', 'create', '--name', 'Acme', '--domain', 'acme.de', '--incorporation-date', '2001-02-03', '--json'], { env });
     expect(c.code, c.stderr).toBe(0);
@@ -157,9 +158,11 @@ describe.skipIf(!PG_URL)(`companyctl binary on PostgreSQL${PG_URL ? '' : ` (skip
     const url = new URL(pgDb.url);
     url.password = 's3cret-pw';
     url.port = '1';
-    const r = runBin(['company', 'list', '--json', '--db', url.href], { env: { COMPANYCTL_HOME: home.home } });
+    const r = runBin(['db', 'status', '--json', '--db', url.href], { env: { COMPANYCTL_HOME: home.home } });
     expect(r.code).toBe(1);
     expect(JSON.parse(r.stderr).error.code).toBe('COMPANYCTL_STORE_UNAVAILABLE');
-    expect(r.stderr).not.toContain('s3cret-pw');
+    expect(r.stderr + r.stdout).not.toContain('s3cret-pw');
+    const l = runBin(['company', 'list', '--json', '--db', url.href], { env: { COMPANYCTL_HOME: home.home } });
+    expect(l.stderr + l.stdout).not.toContain('s3cret-pw');
   });
 });

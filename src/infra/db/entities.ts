@@ -68,4 +68,45 @@ export const StoreMetaEntity = defineEntity({
   },
 });
 
-export const ENTITIES = [CompanyEntity, CompanyExternalIdEntity, OutboxEventEntity, StoreMetaEntity];
+
+export const AppUserEntity = defineEntity({
+  name: 'AppUser',
+  tableName: 'app_user',
+  properties: {
+    id: p.integer().primary().autoincrement(),
+    username: p.string(),
+    passwordHash: p.string(),
+    role: p.string(),
+    disabledAt: p.string().nullable(),
+    createdAt: p.string(),
+    updatedAt: p.string(),
+  },
+});
+
+export const AuthSessionEntity = defineEntity({
+  name: 'AuthSession',
+  tableName: 'auth_session',
+  properties: {
+    id: p.string().primary(),
+    userId: p.integer(),
+    kind: p.string(),
+    name: p.string().nullable(),
+    role: p.string(),
+    createdAt: p.string(),
+    expiresAt: p.string(),
+    revokedAt: p.string().nullable(),
+  },
+});
+
+export const LoginThrottleEntity = defineEntity({
+  name: 'LoginThrottle',
+  tableName: 'login_throttle',
+  properties: {
+    username: p.string().primary(),
+    failures: p.integer(),
+    windowStartedAt: p.string(),
+    lockedUntil: p.string().nullable(),
+  },
+});
+
+export const ENTITIES = [CompanyEntity, CompanyExternalIdEntity, OutboxEventEntity, StoreMetaEntity, AppUserEntity, AuthSessionEntity, LoginThrottleEntity];

@@ -1,7 +1,7 @@
 // The one place that opens the store: SQLite (default) or PostgreSQL, same schema names.
 // Reads on SQLite go through a raw better-sqlite3 connection (no ORM load: ~60 ms vs ~290 ms
 // cold start, see PERF notes); writes and migrations go through MikroORM, loaded on demand.
-import { randomUUID } from 'node:crypto';
+import { generateKeyPairSync, randomUUID } from 'node:crypto';
 import { chmodSync, closeSync, existsSync, openSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { EntityManager, MikroORM, Options } from '@mikro-orm/core';
@@ -111,8 +111,14 @@ export async function migrateStore(loc: StoreLocation): Promise<{ applied: strin
     if (!meta) {
       meta = em.create(StoreMetaEntity, { key: 'store_id', value: randomUUID() });
       em.create(StoreMetaEntity, { key: 'created_at', value: new Date().toISOString() });
-      await em.flush();
     }
+    if (!(await em.findOne(StoreMetaEntity, { key: 'jwt_public_key' }))) {
+      // The store's token-signing key pair (Ed25519). The private half never leaves the store.
+      const { privateKey, publicKey } = generateKeyPairSync('ed25519');
+      em.create(StoreMetaEntity, { key: 'jwt_private_key', value: privateKey.export({ type: 'pkcs8', format: 'pem' }).toString() });
+      em.create(StoreMetaEntity, { key: 'jwt_public_key', value: publicKey.export({ type: 'spki', format: 'pem' }).toString() });
+    }
+    await em.flush();
     return { applied: done.map((m) => m.name), storeId: meta.value };
   } catch (e) {
     throw toStoreError(loc, e);

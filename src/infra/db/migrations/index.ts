@@ -4,12 +4,12 @@
 import type { MigrationObject } from '@mikro-orm/core';
 import { Migration } from '@mikro-orm/migrations';
 import { initialPostgresql, initialSqlite } from './0001-initial.js';
+import { authPostgresql, authSqlite } from './0002-auth.js';
 import { KNOWN_MIGRATIONS, type Dialect } from './names.js';
 
-
 const SQL: Record<Dialect, Record<(typeof KNOWN_MIGRATIONS)[number], string[]>> = {
-  sqlite: { '0001-initial': initialSqlite },
-  postgresql: { '0001-initial': initialPostgresql },
+  sqlite: { '0001-initial': initialSqlite, '0002-auth': authSqlite },
+  postgresql: { '0001-initial': initialPostgresql, '0002-auth': authPostgresql },
 };
 
 export function migrationsFor(dialect: Dialect): MigrationObject[] {
