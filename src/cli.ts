@@ -235,7 +235,4 @@ export async function main(argv: string[]): Promise<void> {
     if (e.code === 'EPIPE') process.exit(process.exitCode ?? 0);
   });
   process.exitCode = await runCli(argv, io, process.env);
-  // A keychain call that timed out may still hold a thread: do not wait for it.
-  const { keychainHung } = await import('./infra/credentials.js');
-  if (keychainHung) process.exit(process.exitCode);
 }

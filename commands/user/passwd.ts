@@ -21,7 +21,8 @@ export async function passwdRun(ctx: Context, username: string | undefined, opts
   const { writeJson } = await import('../../src/io/output.js');
   const me = ctx.identity!;
   const target = (username ?? me.username).toLowerCase();
-  if (target !== me.username) requireRole(me, 'admin', "changing another user's password");
+  // An API token acts for its creator but with a capped role: it may not take over the account.
+  if (target !== me.username || me.kind === 'token') requireRole(me, 'admin', target === me.username ? 'changing a password with an API token' : "changing another user's password");
   const password = await readPassword(ctx, { fromStdin: opts.passwordStdin, confirm: true, prompt: `New password for ${target}` });
   const r = await setUserPassword(authDeps(ctx), target, password);
   if (ctx.globals.json) writeJson(ctx, { username: target, ...r });

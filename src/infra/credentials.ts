@@ -1,7 +1,7 @@
 // Where a login token is kept: the OS keychain (Secret Service on Linux, pinned so that a
 // missing keychain is an error, never a silent write to kernel memory), or, by explicit
-// opt-in, a 0600 file in a 0700 folder. Every keychain call has a timeout, so a hung D-Bus
-// never hangs a cron job.
+// opt-in, a 0600 file in a 0700 folder. Every keychain call has a 3 s timeout, so a hung
+// D-Bus never hangs a cron job.
 import { chmodSync, existsSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CompanyctlError } from '../errors.js';
@@ -22,38 +22,54 @@ export function credentialSlot(configDir: string, profile: string, storeKey: str
   return { account, file: join(configDir, 'credentials', `${account}.token`) };
 }
 
-/** Set when a keychain call timed out: the entry point then exits without waiting for it. */
-export let keychainHung = false;
+// The keychain library connects to D-Bus synchronously, and a blocked native call can neither
+// be abandoned nor outlived (process.exit waits for it). So each call runs in a short-lived
+// child process that is killed when it overruns: ~60 ms, paid only when the keychain is used.
+const CHILD = `
+const { AsyncEntry } = require(process.argv[1]);
+let input = '';
+process.stdin.on('data', (d) => (input += d)).on('end', async () => {
+  const { op, service, account, secret } = JSON.parse(input);
+  try {
+    const e = new AsyncEntry(service, account, { linux: { store: 'secret-service' } });
+    const value = op === 'get' ? await e.getPassword() : op === 'set' ? await e.setPassword(secret) : await e.deletePassword();
+    process.stdout.write(JSON.stringify({ ok: true, value: value ?? null }));
+  } catch (err) {
+    process.stdout.write(JSON.stringify({ ok: false, error: String((err && err.message) || err).split('\\n')[0] }));
+  }
+});`;
 
-async function withTimeout<T>(what: string, fn: (signal: AbortSignal) => Promise<T>): Promise<T> {
-  const ac = new AbortController();
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => {
-      keychainHung = true;
-      ac.abort();
+async function call(op: 'get' | 'set' | 'delete', account: string, secret?: string): Promise<unknown> {
+  const { spawn } = await import('node:child_process');
+  const { createRequire } = await import('node:module');
+  const lib = createRequire(import.meta.url).resolve('@napi-rs/keyring');
+  return new Promise((resolve, reject) => {
+    // The secret travels on stdin, never in argv.
+    const child = spawn(process.execPath, ['-e', CHILD, lib], { stdio: ['pipe', 'pipe', 'ignore'] });
+    let out = '';
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
       reject(
-        new CompanyctlError('COMPANYCTL_KEYCHAIN_TIMEOUT', `the OS keychain did not answer within ${KEYCHAIN_TIMEOUT_MS / 1000} s (${what})`, {
+        new CompanyctlError('COMPANYCTL_KEYCHAIN_TIMEOUT', `the OS keychain did not answer within ${KEYCHAIN_TIMEOUT_MS / 1000} s (${op})`, {
           hint: 'check that the Secret Service (gnome-keyring, KeePassXC) runs and is unlocked; in cron or CI use COMPANYCTL_TOKEN',
         }),
       );
     }, KEYCHAIN_TIMEOUT_MS);
-    timer.unref();
+    child.stdout.on('data', (d) => (out += d));
+    child.on('error', (e) => (clearTimeout(timer), reject(unavailable(e))));
+    child.on('close', () => {
+      clearTimeout(timer);
+      let r: { ok: boolean; value?: unknown; error?: string };
+      try {
+        r = JSON.parse(out);
+      } catch {
+        return reject(unavailable(new Error('the keychain helper gave no answer')));
+      }
+      if (r.ok) resolve(r.value);
+      else reject(unavailable(new Error(r.error)));
+    });
+    child.stdin.end(JSON.stringify({ op, service: SERVICE, account, secret }));
   });
-  try {
-    return await Promise.race([fn(ac.signal), timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
-async function entry(account: string) {
-  const { AsyncEntry } = await import('@napi-rs/keyring');
-  try {
-    return new AsyncEntry(SERVICE, account, { linux: { store: 'secret-service' } } as never);
-  } catch (e) {
-    throw unavailable(e);
-  }
 }
 
 function unavailable(e: unknown): CompanyctlError {
@@ -65,28 +81,10 @@ function unavailable(e: unknown): CompanyctlError {
 }
 
 export const keychain = {
-  async get(slot: CredentialSlot): Promise<string | null> {
-    const e = await entry(slot.account);
-    // null means "absent or locked" (the library's contract on a locked collection).
-    return withTimeout('read', (signal) => e.getPassword(signal)).catch((err) => {
-      if (err instanceof CompanyctlError) throw err;
-      throw unavailable(err);
-    });
-  },
-  async set(slot: CredentialSlot, token: string): Promise<void> {
-    const e = await entry(slot.account);
-    await withTimeout('write', (signal) => e.setPassword(token, signal)).catch((err) => {
-      if (err instanceof CompanyctlError) throw err;
-      throw unavailable(err);
-    });
-  },
-  async delete(slot: CredentialSlot): Promise<boolean> {
-    const e = await entry(slot.account);
-    return withTimeout('delete', (signal) => e.deletePassword(signal)).catch((err) => {
-      if (err instanceof CompanyctlError) throw err;
-      throw unavailable(err);
-    });
-  },
+  /** null means "absent or locked" (the library's contract on a locked collection). */
+  get: async (slot: CredentialSlot): Promise<string | null> => ((await call('get', slot.account)) as string | null) ?? null,
+  set: async (slot: CredentialSlot, token: string): Promise<void> => void (await call('set', slot.account, token)),
+  delete: async (slot: CredentialSlot): Promise<boolean> => Boolean(await call('delete', slot.account)),
 };
 
 export const tokenFile = {

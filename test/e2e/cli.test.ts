@@ -111,6 +111,22 @@ describe('companyctl binary on the SQLite default', () => {
     check.close();
   });
 
+  it('a revoked token is refused by the very next process (its cached session state is dropped)', () => {
+    const token = runBin(['token', 'create', '--name', 'e2e-revoke', '--role', 'viewer'], { env }).stdout.trim();
+    const withToken = { ...env, COMPANYCTL_TOKEN: token };
+    expect(runBin(['company', 'list'], { env: withToken }).code).toBe(0); // caches the live session
+    expect(runBin(['token', 'revoke', 'e2e-revoke'], { env }).code).toBe(0);
+    const r = runBin(['company', 'list', '--json'], { env: withToken });
+    expect(r.code).toBe(4);
+    expect(JSON.parse(r.stderr).error.code).toBe('COMPANYCTL_AUTH_REVOKED');
+  });
+
+  it('a password never appears in argv: there is no password flag', () => {
+    const r = runBin(['login', '-u', 'admin', '--password', 'x'], { env });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain("unknown option '--password'");
+  });
+
   it.skipIf(!hasScript)('on a real terminal (script(1) pty), get prints a table', () => {
     const r = spawnSync('script', ['-qec', `${process.execPath} ${BIN} company get acme.de`, '/dev/null'], {
       env: { PATH: process.env.PATH, HOME: process.env.HOME, COMPANYCTL_HOME: home.home, NO_COLOR: '1', TERM: 'xterm' },
