@@ -2,7 +2,7 @@
 // error into a message and an exit code. Command modules are light (flags only); each
 // imports its services inside its action, so `--help` loads nothing heavy.
 import { Command, CommanderError, Option } from 'commander';
-import { createContext, identify, type Context, type GlobalOptions, type IO } from './context.js';
+import type { Context, GlobalOptions, IO } from './context.js';
 import { CompanyctlError, ExitCode, isCompanyctlError } from './errors.js';
 import type { Prompter } from './io/prompter.js';
 import * as init from '../commands/init.js';
@@ -145,6 +145,8 @@ export async function runCli(argv: string[], io: IO, env: Record<string, string 
   let exitCode: number = ExitCode.ok;
   let ctx: Context | undefined;
   const run: Runner = async (cmd, action) => {
+    // Loaded here, not at the top: `--help` and `--version` need none of it.
+    const { createContext, identify } = await import('./context.js');
     ctx = createContext(io, env, cmd.optsWithGlobals<GlobalOptions>(), prompter);
     try {
       const path = commandPath(cmd);
