@@ -16,7 +16,7 @@ export async function statusRun(ctx: Context): Promise<number> {
   const { authenticate } = await import('../../src/services/auth.js');
   const { authDeps } = await import('../../src/context.js');
   const { CompanyctlError } = await import('../../src/errors.js');
-  const { writeJson, writeTable, plainLine } = await import('../../src/io/output.js');
+  const { writeRecord } = await import('../../src/io/output.js');
   const slot = credentialSlot(ctx.paths.configDir, ctx.profile(), ctx.storeLocation().key);
   const found = await findToken(ctx.env, slot);
   if (!found) {
@@ -34,9 +34,6 @@ export async function statusRun(ctx: Context): Promise<number> {
     storedIn: found.source === 'file' ? slot.file : found.source,
     token: `****${found.token.slice(-6)}`,
   };
-  if (ctx.globals.json) return writeJson(ctx, doc), 0;
-  const rows = Object.entries(doc).map(([k, v]) => [k, v ?? '-']);
-  if (ctx.io.stdoutIsTTY) await writeTable(ctx, ['', ''], rows);
-  else for (const r of rows) ctx.io.stdout.write(plainLine(r));
+  await writeRecord(ctx, doc);
   return 0;
 }

@@ -13,13 +13,10 @@ export function register(parent: Command, run: Runner): void {
 
 export async function statsRun(ctx: Context): Promise<number> {
   const { FileCache } = await import('../../src/infra/cache.js');
-  const { writeJson, writeTable, plainLine } = await import('../../src/io/output.js');
+  const { writeRecord } = await import('../../src/io/output.js');
   const s = new FileCache(ctx.paths.cacheDir, ctx.storeLocation().key).stats();
   const lookups = s.hits + s.misses;
   const doc = { ...s, hitRate: lookups === 0 ? null : Number((s.hits / lookups).toFixed(4)), ttlSeconds: ctx.cacheTtlSeconds() };
-  if (ctx.globals.json) return writeJson(ctx, doc), 0;
-  const rows = Object.entries(doc).map(([k, v]) => [k, v ?? '-']);
-  if (ctx.io.stdoutIsTTY) await writeTable(ctx, ['', ''], rows);
-  else for (const r of rows) ctx.io.stdout.write(plainLine(r));
+  await writeRecord(ctx, doc);
   return 0;
 }

@@ -13,23 +13,12 @@ export function register(parent: Command, run: Runner): void {
 
 export async function statusRun(ctx: Context): Promise<number> {
   const { inspectStore } = await import('../../src/infra/db/store.js');
-  const { writeJson, writeTable, plainLine } = await import('../../src/io/output.js');
+  const { writeJson, writeRecord } = await import('../../src/io/output.js');
   const loc = ctx.storeLocation();
   const s = await inspectStore(loc);
   const state = !s.initialised ? 'not-initialised' : s.unknown.length > 0 ? 'newer-than-code' : s.pending.length > 0 ? 'needs-migration' : 'ready';
   const doc = { store: loc.display, dialect: loc.dialect, state, applied: s.applied, pending: s.pending, unknown: s.unknown };
   if (ctx.globals.json) writeJson(ctx, doc);
-  else {
-    const rows: [string, string][] = [
-      ['store', doc.store],
-      ['dialect', doc.dialect],
-      ['state', state],
-      ['applied', s.applied.join(', ') || '-'],
-      ['pending', s.pending.join(', ') || '-'],
-      ['unknown', s.unknown.join(', ') || '-'],
-    ];
-    if (ctx.io.stdoutIsTTY) await writeTable(ctx, ['', ''], rows);
-    else for (const r of rows) ctx.io.stdout.write(plainLine(r));
-  }
+  else await writeRecord(ctx, { ...doc, applied: s.applied.join(', ') || '-', pending: s.pending.join(', ') || '-', unknown: s.unknown.join(', ') || '-' });
   return state === 'ready' ? 0 : 1;
 }

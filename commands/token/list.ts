@@ -15,13 +15,8 @@ export function register(parent: Command, run: Runner): void {
 export async function listRun(ctx: Context, opts: { all?: boolean }): Promise<number> {
   const { listTokens } = await import('../../src/services/auth.js');
   const { authDeps } = await import('../../src/context.js');
-  const { outputFormat, writeJson, writeTable, plainLine } = await import('../../src/io/output.js');
+  const { writeRecords } = await import('../../src/io/output.js');
   const tokens = await listTokens(authDeps(ctx), opts);
-  const format = outputFormat(ctx);
-  if (format === 'json') return writeJson(ctx, tokens), 0;
-  const cols = ['name', 'role', 'state', 'createdBy', 'createdAt', 'expiresAt'] as const;
-  const rows = tokens.map((t) => cols.map((c) => t[c]));
-  if (format === 'table') await writeTable(ctx, [...cols], rows);
-  else for (const r of rows) ctx.io.stdout.write(plainLine(r));
+  await writeRecords(ctx, tokens, ['name', 'role', 'state', 'createdBy', 'createdAt', 'expiresAt']);
   return 0;
 }

@@ -14,12 +14,10 @@ export function register(parent: Command, run: Runner): void {
 export async function listRun(ctx: Context): Promise<number> {
   const { listUsers } = await import('../../src/services/auth.js');
   const { authDeps } = await import('../../src/context.js');
-  const { outputFormat, writeJson, writeTable, plainLine } = await import('../../src/io/output.js');
+  const { outputFormat, writeJson, writeRecords } = await import('../../src/io/output.js');
   const users = await listUsers(authDeps(ctx));
-  const format = outputFormat(ctx);
-  if (format === 'json') return writeJson(ctx, users), 0;
-  const rows = users.map((u) => [u.id, u.username, u.role, u.disabledAt ? 'disabled' : 'active', u.createdAt]);
-  if (format === 'table') await writeTable(ctx, ['id', 'username', 'role', 'state', 'createdAt'], rows);
-  else for (const r of rows) ctx.io.stdout.write(plainLine(r));
+  if (outputFormat(ctx) === 'json') return writeJson(ctx, users), 0;
+  const rows = users.map((u) => ({ ...u, state: u.disabledAt ? 'disabled' : 'active' }));
+  await writeRecords(ctx, rows, ['id', 'username', 'role', 'state', 'createdAt']);
   return 0;
 }

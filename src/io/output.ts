@@ -64,12 +64,30 @@ export async function writeTable(ctx: Context, header: string[], rows: unknown[]
   ctx.io.stdout.write(`${table.toString()}\n`);
 }
 
+/** One record: a JSON document, a key/value table (TTY) or `key<TAB>value` lines. */
+export async function writeRecord(ctx: Context, doc: object, header: [string, string] = ['', '']): Promise<void> {
+  const format = outputFormat(ctx);
+  if (format === 'json') return writeJson(ctx, doc);
+  const entries = Object.entries(doc).map(([k, v]) => [k, v ?? (format === 'table' ? '-' : '')]);
+  if (format === 'table') return writeTable(ctx, header, entries);
+  for (const e of entries) ctx.io.stdout.write(plainLine(e));
+}
+
+/** Several records: a JSON array, a table (TTY) or tab-separated lines of `columns`. */
+export async function writeRecords<T extends object>(ctx: Context, items: T[], columns: (keyof T & string)[]): Promise<void> {
+  const format = outputFormat(ctx);
+  if (format === 'json') return writeJson(ctx, items);
+  const rows = items.map((it) => columns.map((c) => it[c]));
+  if (format === 'table') return writeTable(ctx, columns, rows);
+  for (const r of rows) ctx.io.stdout.write(plainLine(r));
+}
+
 /** One company: JSON document, key/value table (TTY) or `field<TAB>value` lines. */
 export async function writeCompany(ctx: Context, c: Company, fields?: CompanyField[]): Promise<void> {
-  const format = outputFormat(ctx);
   const shown = pick(c, fields);
-  if (format === 'json') return writeJson(ctx, shown);
+  if (outputFormat(ctx) === 'json') return writeJson(ctx, shown);
+  // Empty fields print as '' (not '-') in both forms: a company's blanks are data.
   const entries = Object.entries(shown);
-  if (format === 'table') return writeTable(ctx, ['field', 'value'], entries);
-  for (const [k, v] of entries) ctx.io.stdout.write(plainLine([k, v]));
+  if (outputFormat(ctx) === 'table') return writeTable(ctx, ['field', 'value'], entries);
+  for (const e of entries) ctx.io.stdout.write(plainLine(e));
 }
