@@ -17,6 +17,11 @@ import * as dbMigrate from '../commands/db/migrate.js';
 import * as dbStatus from '../commands/db/status.js';
 import * as cacheStats from '../commands/cache/stats.js';
 import * as cacheClear from '../commands/cache/clear.js';
+import * as importCmd from '../commands/import.js';
+import * as importResume from '../commands/import/resume.js';
+import * as importList from '../commands/import/list.js';
+import * as importShow from '../commands/import/show.js';
+import * as exportCmd from '../commands/export.js';
 import * as login from '../commands/login.js';
 import * as logout from '../commands/logout.js';
 import * as whoami from '../commands/whoami.js';
@@ -55,6 +60,11 @@ export const COMMAND_ROLES: Record<string, Role | 'none'> = {
   'db status': 'none', // tells an operator whether the store is usable; shows no data
   'cache stats': 'viewer',
   'cache clear': 'viewer',
+  import: 'editor',
+  'import resume': 'editor',
+  'import list': 'viewer',
+  'import show': 'viewer',
+  export: 'viewer',
   'token create': 'admin',
   'token list': 'admin',
   'token revoke': 'admin',
@@ -133,6 +143,12 @@ export function buildProgram(run: Runner): Command {
   const cache = program.command('cache').description('the file cache of company reads');
   cacheStats.register(cache, run);
   cacheClear.register(cache, run);
+
+  const imp = importCmd.register(program, run);
+  importResume.register(imp, run);
+  importList.register(imp, run);
+  importShow.register(imp, run);
+  exportCmd.register(program, run);
   return program;
 }
 

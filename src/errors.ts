@@ -39,6 +39,11 @@ export const ErrorCodes = {
   COMPANYCTL_KEYCHAIN_TIMEOUT: ExitCode.auth,
   COMPANYCTL_USER_EXISTS: ExitCode.failure,
   COMPANYCTL_WEAK_PASSWORD: ExitCode.usage,
+  COMPANYCTL_IMPORT_LOCKED: ExitCode.failure,
+  COMPANYCTL_IMPORT_FAILED: ExitCode.failure,
+  COMPANYCTL_IMPORT_TOO_MANY_ERRORS: ExitCode.failure,
+  COMPANYCTL_IMPORT_INPUT_CHANGED: ExitCode.failure,
+  COMPANYCTL_IMPORT_NOT_RESUMABLE: ExitCode.failure,
   COMPANYCTL_CANCELLED: ExitCode.cancelled,
   COMPANYCTL_INTERNAL: ExitCode.failure,
 } as const;

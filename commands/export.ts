@@ -1,0 +1,81 @@
+// companyctl export: any `company list` selection as CSV, NDJSON or a JSON array, to a file or
+// stdout, streamed in constant memory; CSV cells are guarded against formula injection.
+import { Option, type Command } from 'commander';
+import type { Runner } from '../src/cli.js';
+import type { Context } from '../src/context.js';
+
+export interface ExportOptions {
+  output?: string;
+  format?: string;
+  fields?: string;
+  name?: string;
+  country?: string;
+  industry?: string;
+  status?: string;
+  tag?: string;
+  updatedSince?: string;
+  deleted?: boolean;
+  includeDeleted?: boolean;
+  sort: string;
+  limit?: string;
+}
+
+export function register(program: Command, run: Runner): void {
+  program
+    .command('export')
+    .description('export companies as CSV, NDJSON or JSON (streamed; re-importable with "companyctl import")')
+    .option('-o, --output <file>', 'write to this file (0600) instead of stdout')
+    .addOption(new Option('--format <format>', 'csv, ndjson or json (default: from --output\'s name, else csv)').choices(['csv', 'ndjson', 'json']))
+    .option('--fields <a,b,...>', 'only these fields (default: id and every company field)')
+    .option('--name <text>', 'name contains (case-insensitive)')
+    .option('--country <code>', 'address country (ISO 3166-1 alpha-2)')
+    .option('--industry <industry>', 'industry (case-insensitive)')
+    .option('--status <status>', 'active, dormant or dissolved')
+    .option('--tag <tag>', 'has this tag')
+    .option('--updated-since <when>', 'updated at or after: a date, an ISO time, or an age such as 36h or 7d')
+    .option('--deleted', 'only soft-deleted companies')
+    .option('--include-deleted', 'live and soft-deleted companies')
+    .option('--sort <field>', 'id, name, createdAt or updatedAt; prefix - for descending', 'id')
+    .option('--limit <n>', 'at most n companies (default: all)')
+    .addHelpText(
+      'after',
+      '\nExamples:\n  companyctl export -o companies.csv\n  companyctl export --country DE --tag supplier --format ndjson | gzip > de-suppliers.ndjson.gz\n  companyctl export --fields name,domain,lei --format json -o keys.json',
+    )
+    .action((opts: ExportOptions, c: Command) => run(c, (ctx) => exportRun(ctx, opts)));
+}
+
+export async function exportRun(ctx: Context, opts: ExportOptions): Promise<number> {
+  const { parseListOptions } = await import('../src/io/list-options.js');
+  const { parseFields } = await import('../src/io/output.js');
+  const { INPUT_FIELDS } = await import('../src/domain/company.js');
+  const { exportCompanies } = await import('../src/services/export.js');
+  const { companyDeps } = await import('../src/context.js');
+  const list = parseListOptions({ ...opts, all: opts.limit === undefined }, ctx.now(), true);
+  const fields = parseFields(opts.fields) ?? ['id', ...INPUT_FIELDS];
+  const toFile = opts.output !== undefined && opts.output !== '-';
+  const byName = toFile ? (/\.(ndjson|jsonl)$/i.test(opts.output!) ? 'ndjson' : /\.json$/i.test(opts.output!) ? 'json' : 'csv') : 'csv';
+  const format = (opts.format ?? byName) as 'csv' | 'ndjson' | 'json';
+  if (!toFile) {
+    const n = await exportCompanies(companyDeps(ctx), list, fields, format, ctx.io.stdout);
+    ctx.notice(`exported ${n} companies`);
+    return 0;
+  }
+  const { createWriteStream, renameSync, rmSync } = await import('node:fs');
+  const { finished } = await import('node:stream/promises');
+  // Written beside the target and renamed at the end: a failed export never leaves half a file.
+  const tmp = `${opts.output}.partial-${process.pid}`;
+  const out = createWriteStream(tmp, { mode: 0o600 });
+  try {
+    const n = await exportCompanies(companyDeps(ctx), list, fields, format, out);
+    out.end();
+    await finished(out);
+    renameSync(tmp, opts.output!);
+    ctx.notice(`exported ${n} companies to ${opts.output}`);
+    if (ctx.globals.json) ctx.io.stdout.write(`${JSON.stringify({ file: opts.output, format, companies: n })}\n`);
+  } catch (e) {
+    out.destroy();
+    rmSync(tmp, { force: true });
+    throw e;
+  }
+  return 0;
+}

@@ -1,0 +1,43 @@
+// companyctl import list: recent import jobs, newest first.
+import { Option, type Command } from 'commander';
+import type { Runner } from '../../src/cli.js';
+import type { Context } from '../../src/context.js';
+
+export interface ImportListOptions {
+  state?: string;
+  limit: string;
+  ndjson?: boolean;
+}
+
+export function register(parent: Command, run: Runner): void {
+  parent
+    .command('list')
+    .description('list import jobs, newest first')
+    .addOption(new Option('--state <state>', 'only jobs in this state').choices(['running', 'completed', 'completed_with_rejects', 'failed', 'cancelled']))
+    .option('--limit <n>', 'at most n jobs', '20')
+    .option('--ndjson', 'one JSON object a line')
+    .addHelpText('after', '\nExamples:\n  companyctl import list\n  companyctl import list --state failed --json')
+    .action((opts: ImportListOptions, c: Command) => run(c, (ctx) => listRun(ctx, opts)));
+}
+
+export async function listRun(ctx: Context, opts: ImportListOptions): Promise<number> {
+  const { CompanyctlError } = await import('../../src/errors.js');
+  if (!/^\d+$/.test(opts.limit) || Number(opts.limit) < 1) {
+    throw new CompanyctlError('COMPANYCTL_USAGE', `--limit: ${JSON.stringify(opts.limit)} is not a positive whole number`, { field: '--limit' });
+  }
+  const { listImportJobs } = await import('../../src/services/import.js');
+  const { outputFormat, plainLine, writeJson, writeNdjson, writeTable } = await import('../../src/io/output.js');
+  const jobs = await listImportJobs({ store: () => ctx.store() }, { limit: Number(opts.limit), state: opts.state as never });
+  const format = outputFormat(ctx, { ndjson: opts.ndjson });
+  if (format === 'json') return writeJson(ctx, { items: jobs }), 0;
+  if (format === 'ndjson') return jobs.forEach((j) => writeNdjson(ctx, j)), 0;
+  const header = ['id', 'state', 'source', 'rows', 'inserted', 'updated', 'unchanged', 'rejected', 'startedAt'];
+  const rows = jobs.map((j) => [j.id, j.state, j.source, j.rowsDone, j.inserted, j.updated, j.unchanged, j.rejected, j.startedAt]);
+  if (format === 'table') {
+    if (jobs.length === 0) ctx.notice('no import jobs');
+    else await writeTable(ctx, header, rows);
+  } else {
+    for (const r of rows) ctx.io.stdout.write(plainLine(r));
+  }
+  return 0;
+}

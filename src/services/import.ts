@@ -1,0 +1,848 @@
+// Batch import (DESIGN.md flow 5): the input is read, mapped and validated on a worker
+// thread (import-pipeline.ts); this side takes its chunks through a p-queue and writes each
+// one in its own transaction together with the job's checkpoint, so a killed import resumes
+// from its last committed chunk and ends with exactly the file's rows. Rejected rows go to a
+// rejects file (committed length in the checkpoint, so a resume never repeats one). One
+// summary event per job lands in the outbox. Services never print: progress goes to a port.
+import { existsSync, fdatasyncSync, ftruncateSync, openSync, closeSync, writeSync, fstatSync } from 'node:fs';
+import { createHash, randomUUID } from 'node:crypto';
+import { hostname } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Worker } from 'node:worker_threads';
+import { CompanyctlError, isCompanyctlError, type ErrorCode } from '../errors.js';
+import type { FileCache } from '../infra/cache.js';
+import type { Store, StoreTx } from '../infra/db/store.js';
+import type { ImportJob, JobState, Checkpoint } from '../infra/db/import-jobs.js';
+import type { ExistingRow, ImportWriter, Value } from '../infra/db/import-write.js';
+import { ensurePrivateDir } from '../infra/paths.js';
+import { fileChecksum, formatFromName, type InputFormat } from './import-input.js';
+import type { InputField } from './import-mapping.js';
+import {
+  CELL_SEP,
+  describeImportKey,
+  EXTERNAL_BIT,
+  IDX,
+  WIDTH,
+  runPipeline,
+  type Chunk,
+  type ImportKey,
+  type PipelineEvent,
+  type PipelineHeader,
+  type PipelineOptions,
+  type Reject,
+} from './import-pipeline.js';
+
+export interface ImportDeps {
+  store: () => Promise<Store>;
+  cache?: FileCache;
+  now: () => Date;
+  actor: string;
+  stdin: NodeJS.ReadableStream;
+  /** Where default rejects files go (`<state>/imports/`). */
+  stateDir: string;
+  /** Off: parse in-thread (tests of the service run from source, where no worker file exists). */
+  worker?: boolean;
+}
+
+export interface MaxErrors {
+  count?: number;
+  rate?: number;
+}
+
+export interface ImportOptions {
+  source: string;
+  format?: InputFormat;
+  encoding?: string;
+  /** squashed column -> field (null ignores), from --map / --mapping. */
+  mapping: [string, InputField | null][];
+  key: ImportKey;
+  chunkSize: number;
+  maxErrors?: MaxErrors;
+  dryRun?: boolean;
+  rejectsFile?: string;
+}
+
+export interface ImportProgress {
+  start(info: { jobId: number | null; header: PipelineHeader; resumedFrom: number }): void;
+  update(s: { records: number; rejected: number; bytes: number }): void;
+  notice(message: string): void;
+  stop(): void;
+}
+
+export const silentProgress: ImportProgress = { start() {}, update() {}, notice() {}, stop() {} };
+
+export interface ImportSummary {
+  jobId: number | null;
+  state: JobState | 'dry-run';
+  file: string;
+  format: string;
+  encoding: string;
+  key: string;
+  rows: number;
+  inserted: number;
+  updated: number;
+  unchanged: number;
+  rejected: number;
+  /** Dry run: rows that passed validation. */
+  valid?: number;
+  seconds: number;
+  rowsPerSecond: number;
+  rejectsFile: string | null;
+  unknownColumns: string[];
+  ignoredColumns: string[];
+  resumedFrom: number;
+  eventId: number | null;
+}
+
+const STALE_MS = 10 * 60_000;
+const PENDING_CHUNKS = 2;
+
+// ---------------------------------------------------------------- rejects file
+
+/** The rejects file: CSV for CSV/TSV input (line, field, reason, then the original columns), NDJSON otherwise. */
+class RejectsFile {
+  private fd: number | undefined;
+  bytes = 0;
+  constructor(
+    readonly path: string,
+    private readonly kind: 'csv' | 'ndjson',
+  ) {}
+
+  /** Open for appending after `committedBytes` (anything past it belongs to an uncommitted chunk). */
+  open(committedBytes: number, columns: string[] | undefined): void {
+    ensurePrivateDir(dirname(this.path));
+    this.fd = openSync(this.path, existsSync(this.path) ? 'r+' : 'w+', 0o600);
+    const size = fstatSync(this.fd).size;
+    if (size > committedBytes) ftruncateSync(this.fd, committedBytes);
+    this.bytes = Math.min(size, committedBytes);
+    if (this.bytes === 0 && this.kind === 'csv') this.append(csvLine(['line', 'field', 'reason', ...(columns ?? [])]));
+  }
+
+  private append(s: string): void {
+    const buf = Buffer.from(s, 'utf8');
+    writeSync(this.fd!, buf, 0, buf.length, this.bytes);
+    this.bytes += buf.length;
+  }
+
+  write(rejects: Reject[]): void {
+    for (const r of rejects) {
+      if (this.kind === 'csv') {
+        this.append(csvLine([String(r.line), r.field, r.reason, ...(r.cells ?? [])]));
+      } else {
+        let row: unknown = r.text;
+        try {
+          row = r.text === undefined ? null : JSON.parse(r.text);
+        } catch {
+          // not JSON: keep the text as it was
+        }
+        this.append(`${JSON.stringify({ line: r.line, field: r.field, reason: r.reason, row })}\n`);
+      }
+    }
+  }
+
+  truncate(to: number): void {
+    if (this.fd === undefined) return;
+    ftruncateSync(this.fd, to);
+    this.bytes = to;
+  }
+
+  sync(): void {
+    if (this.fd !== undefined) fdatasyncSync(this.fd);
+  }
+
+  close(): void {
+    if (this.fd !== undefined) closeSync(this.fd);
+    this.fd = undefined;
+  }
+}
+
+function csvLine(cells: string[]): string {
+  return `${cells.map((c) => (/[",\r\n]/.test(c) || /^\s|\s$/.test(c) ? `"${c.replaceAll('"', '""')}"` : c)).join(',')}\r\n`;
+}
+
+// ---------------------------------------------------------------- event sources
+
+interface EventSource {
+  next(): Promise<PipelineEvent | undefined>;
+  /** One chunk has been written: the reader may produce another. */
+  granted(): void;
+  close(): Promise<void>;
+}
+
+function inThreadSource(opts: PipelineOptions, stdin: NodeJS.ReadableStream): EventSource {
+  const gen = runPipeline(opts, stdin);
+  return {
+    next: async () => {
+      const r = await gen.next();
+      return r.done ? undefined : r.value;
+    },
+    granted() {},
+    close: async () => void (await gen.return(undefined)),
+  };
+}
+
+export function workerFile(): URL | undefined {
+  const url = new URL('./import-worker.js', import.meta.url);
+  return existsSync(fileURLToPath(url)) ? url : undefined;
+}
+
+function workerSource(file: URL, opts: PipelineOptions, stdin: NodeJS.ReadableStream): EventSource {
+  const worker = new Worker(file, { workerData: { options: opts, credits: PENDING_CHUNKS + 1 }, stdin: opts.source === '-', stdout: false });
+  if (opts.source === '-' && worker.stdin) (stdin as NodeJS.ReadableStream).pipe(worker.stdin);
+  const queue: (PipelineEvent | { type: 'error'; error: Record<string, unknown> } | { type: 'exit' })[] = [];
+  let wake: (() => void) | undefined;
+  let crashed: Error | undefined;
+  const push = (ev: (typeof queue)[number]) => {
+    queue.push(ev);
+    wake?.();
+  };
+  worker.on('message', push);
+  worker.on('error', (e) => {
+    crashed = e;
+    wake?.();
+  });
+  worker.on('exit', () => push({ type: 'exit' }));
+  return {
+    async next() {
+      for (;;) {
+        const ev = queue.shift();
+        if (ev) {
+          if (ev.type === 'exit') return undefined;
+          if (ev.type === 'error') {
+            const e = ev.error as { code: ErrorCode; message: string; hint?: string; field?: string; data?: Record<string, unknown>; known: boolean };
+            if (e.known) throw new CompanyctlError(e.code, e.message, { hint: e.hint, field: e.field, data: e.data });
+            throw new Error(e.message);
+          }
+          return ev;
+        }
+        if (crashed) throw crashed;
+        await new Promise<void>((r) => (wake = r));
+      }
+    },
+    granted: () => worker.postMessage({ credit: 1 }),
+    close: async () => {
+      if (opts.source === '-' && worker.stdin) (stdin as NodeJS.ReadableStream).unpipe(worker.stdin);
+      await worker.terminate();
+    },
+  };
+}
+
+// ---------------------------------------------------------------- job identity and lock
+
+function jobIdentity(checksum: string | null, opts: ImportOptions): string {
+  if (!checksum) return `stdin:${randomUUID()}`;
+  const spec = { checksum, key: describeImportKey(opts.key), format: opts.format ?? null, encoding: opts.encoding ?? null, mapping: [...opts.mapping].sort() };
+  return createHash('sha256').update(JSON.stringify(spec)).digest('hex');
+}
+
+const lockOwner = () => `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
+
+/** Whether the run holding a lock is still alive: same host -> ask the OS; else its heartbeat. */
+function ownerAlive(job: ImportJob, now: Date): boolean {
+  if (!job.lockOwner) return false;
+  const [host, pid] = job.lockOwner.split(':');
+  if (host === hostname() && pid && /^\d+$/.test(pid)) {
+    try {
+      process.kill(Number(pid), 0);
+      return true;
+    } catch (e) {
+      return (e as NodeJS.ErrnoException).code === 'EPERM';
+    }
+  }
+  return !!job.heartbeatAt && now.getTime() - Date.parse(job.heartbeatAt) < STALE_MS;
+}
+
+function lockedError(job: ImportJob): CompanyctlError {
+  const [host, pid] = (job.lockOwner ?? '').split(':');
+  return new CompanyctlError(
+    'COMPANYCTL_IMPORT_LOCKED',
+    `import job ${job.id} (${job.source}) is already running (pid ${pid} on ${host}, last checkpoint ${job.heartbeatAt ?? 'none'}); not starting a second run`,
+    { hint: `wait for it to finish, or see "companyctl import show ${job.id}"`, data: { jobId: job.id, owner: job.lockOwner } },
+  );
+}
+
+// ---------------------------------------------------------------- the run
+
+interface Counts {
+  inserted: number;
+  updated: number;
+  unchanged: number;
+  rejected: number;
+  rowsDone: number;
+}
+
+const jobs = () => import('../infra/db/import-jobs.js');
+const writes = () => import('../infra/db/import-write.js');
+
+/** Start an import, or resume the unfinished job of the same input and options. */
+export async function runImport(deps: ImportDeps, opts: ImportOptions, progress: ImportProgress = silentProgress, signal?: AbortSignal): Promise<ImportSummary> {
+  const source = opts.source === '-' ? '-' : resolve(opts.source);
+  if (opts.dryRun) return dryRun(deps, { ...opts, source }, progress);
+  const checksum = source === '-' ? null : await fileChecksum(source).catch((e: NodeJS.ErrnoException) => {
+    throw new CompanyctlError('COMPANYCTL_USAGE', `cannot read ${opts.source}: ${e.code === 'ENOENT' ? 'no such file' : e.message}`, { field: 'file' });
+  });
+  const identity = jobIdentity(checksum, opts);
+  const store = await deps.store();
+  const j = await jobs();
+  const owner = lockOwner();
+  const now = deps.now();
+  let job: ImportJob | undefined = await j.latestJob(store.read, identity);
+  let resumed = false;
+  if (job && (job.state === 'running' || job.state === 'failed' || job.state === 'cancelled')) {
+    if (job.state === 'running' && ownerAlive(job, now)) throw lockedError(job);
+    await claim(store, job, owner, now);
+    resumed = true;
+  } else {
+    const id = await store
+      .transaction((tx) =>
+        j.createJob(tx, {
+          source,
+          identity,
+          checksum,
+          format: opts.format ?? formatFromName(source) ?? 'auto',
+          encoding: opts.encoding ?? 'auto',
+          options: jobOptions(opts),
+          rejectsFile: opts.rejectsFile ? resolve(opts.rejectsFile) : '',
+          lockOwner: owner,
+          actor: deps.actor,
+          now: now.toISOString(),
+        }),
+      )
+      .catch(async (e) => {
+        // Another run created the same job a moment ago (the unique running index).
+        const other = await j.latestJob(store.read, identity);
+        if (other?.state === 'running') throw lockedError(other);
+        throw e;
+      });
+    job = (await j.getJob(store.read, id))!;
+  }
+  return execute(deps, store, job, owner, { ...opts, source }, progress, signal, resumed);
+}
+
+/** `import resume <job>`: continue a job from its checkpoint, with the options it started with. */
+export async function resumeImport(deps: ImportDeps, jobId: number, input: string | undefined, progress: ImportProgress = silentProgress, signal?: AbortSignal): Promise<ImportSummary> {
+  const store = await deps.store();
+  const j = await jobs();
+  const job = await j.getJob(store.read, jobId);
+  if (!job) throw new CompanyctlError('COMPANYCTL_NOT_FOUND', `no import job ${jobId}`, { hint: 'list jobs with "companyctl import list"' });
+  if (job.state === 'completed' || job.state === 'completed_with_rejects') {
+    throw new CompanyctlError('COMPANYCTL_IMPORT_NOT_RESUMABLE', `import job ${jobId} is ${job.state.replaceAll('_', ' ')}; there is nothing to resume`, {
+      hint: `run the import again to start a new job: companyctl import ${job.source}`,
+    });
+  }
+  const now = deps.now();
+  if (job.state === 'running' && ownerAlive(job, now)) throw lockedError(job);
+  const source = input !== undefined ? (input === '-' ? '-' : resolve(input)) : job.source;
+  if (source === '-' && input === undefined) {
+    throw new CompanyctlError('COMPANYCTL_USAGE', `import job ${jobId} read stdin: give the same input again with --input -`, { field: '--input' });
+  }
+  if (source !== '-') {
+    const sum = await fileChecksum(source).catch(() => null);
+    if (job.checksum && sum !== job.checksum) {
+      throw new CompanyctlError('COMPANYCTL_IMPORT_INPUT_CHANGED', `${source} is not the input import job ${jobId} started with (its checksum differs)`, {
+        hint: 'resume with the original file, or start a new import of the new file',
+      });
+    }
+  }
+  const owner = lockOwner();
+  await claim(store, job, owner, now);
+  const o = job.options as { key: string; chunkSize: number; format?: InputFormat; encoding?: string; mapping: [string, InputField | null][]; maxErrors?: MaxErrors };
+  const [kind, src] = o.key.split(':') as [ImportKey['kind'], string | undefined];
+  const opts: ImportOptions = {
+    source,
+    format: o.format,
+    encoding: o.encoding,
+    mapping: o.mapping,
+    key: { kind, source: src },
+    chunkSize: o.chunkSize,
+    maxErrors: o.maxErrors,
+    rejectsFile: job.rejectsFile || undefined,
+  };
+  return execute(deps, store, (await j.getJob(store.read, jobId))!, owner, opts, progress, signal, true);
+}
+
+async function claim(store: Store, job: ImportJob, owner: string, now: Date): Promise<void> {
+  const j = await jobs();
+  const ok = await store.transaction((tx) =>
+    j.claimJob(tx, job.id, owner, now.toISOString(), new Date(now.getTime() - STALE_MS).toISOString(), job.lockOwner),
+  );
+  if (!ok) throw lockedError((await j.getJob(store.read, job.id)) ?? job);
+}
+
+function jobOptions(opts: ImportOptions): Record<string, unknown> {
+  return {
+    key: describeImportKey(opts.key),
+    chunkSize: opts.chunkSize,
+    format: opts.format ?? null,
+    encoding: opts.encoding ?? null,
+    mapping: opts.mapping,
+    maxErrors: opts.maxErrors ?? null,
+  };
+}
+
+function pipelineOptions(opts: ImportOptions, skipRecords: number, today: Date, hashInput: boolean): PipelineOptions {
+  return {
+    source: opts.source,
+    format: opts.format,
+    encoding: opts.encoding,
+    explicit: opts.mapping,
+    key: opts.key,
+    chunkSize: opts.chunkSize,
+    skipRecords,
+    today: today.toISOString(),
+    hashInput,
+  };
+}
+
+function openSource(deps: ImportDeps, p: PipelineOptions): EventSource {
+  const file = deps.worker === false || process.env.COMPANYCTL_IMPORT_WORKER === '0' ? undefined : workerFile();
+  return file ? workerSource(file, p, deps.stdin) : inThreadSource(p, deps.stdin);
+}
+
+function tooManyErrors(max: MaxErrors | undefined, c: Counts): string | undefined {
+  if (!max) return undefined;
+  if (max.count !== undefined && c.rejected > max.count) return `${c.rejected} rows rejected, more than --max-errors ${max.count}`;
+  if (max.rate !== undefined && c.rowsDone >= 100 && c.rejected / c.rowsDone > max.rate) {
+    return `${((c.rejected / c.rowsDone) * 100).toFixed(1)}% of ${c.rowsDone} rows rejected, more than --max-errors ${max.rate * 100}%`;
+  }
+  return undefined;
+}
+
+async function execute(
+  deps: ImportDeps,
+  store: Store,
+  job: ImportJob,
+  owner: string,
+  opts: ImportOptions,
+  progress: ImportProgress,
+  signal: AbortSignal | undefined,
+  resumed: boolean,
+): Promise<ImportSummary> {
+  const j = await jobs();
+  const w = await writes();
+  const { insertOutboxEvent } = await import('../infra/db/company-write.js');
+  const { default: PQueue } = await import('p-queue');
+  const started = Date.now();
+  const counts: Counts = { inserted: job.inserted, updated: job.updated, unchanged: job.unchanged, rejected: job.rejected, rowsDone: job.rowsDone };
+  const resumedFrom = resumed ? job.rowsDone : 0;
+  const elapsedBefore = job.elapsedMs;
+  const checkpoint = (extra: Partial<Checkpoint> = {}): Checkpoint => ({
+    ...counts,
+    rejectsBytes: rejects?.bytes ?? job.rejectsBytes,
+    elapsedMs: elapsedBefore + (Date.now() - started),
+    ...extra,
+  });
+  let rejects: RejectsFile | undefined;
+  let header: PipelineHeader | undefined;
+  let checksum: string | undefined;
+  const src = openSource(deps, pipelineOptions(opts, job.rowsDone, deps.now(), opts.source === '-'));
+  const queue = new PQueue({ concurrency: 1 });
+  let failure: unknown;
+  let stopReason: { state: JobState; code: ErrorCode; message: string } | undefined;
+
+  const writeChunk = async (chunk: Chunk) => {
+    const before = rejects!.bytes;
+    try {
+      const r = await store.transaction(async (tx) => {
+        const res = await writeRows(tx, await w.openImportWriter(tx), chunk, opts.key, deps.now().toISOString());
+        const all = [...chunk.rejects, ...res.rejects].sort((a, b) => a.line - b.line);
+        rejects!.write(all);
+        if (all.length) rejects!.sync();
+        const next = {
+          inserted: counts.inserted + res.inserted,
+          updated: counts.updated + res.updated,
+          unchanged: counts.unchanged + res.unchanged,
+          rejected: counts.rejected + all.length,
+          rowsDone: counts.rowsDone + chunk.records,
+        };
+        const ok = await j.saveCheckpoint(tx, job.id, owner, { ...checkpoint(), ...next, rejectsBytes: rejects!.bytes }, deps.now().toISOString());
+        if (!ok) throw lockedError((await j.getJob(tx.read, job.id)) ?? job);
+        return next;
+      });
+      Object.assign(counts, r);
+    } catch (e) {
+      rejects!.truncate(before);
+      throw e;
+    }
+    progress.update({ records: counts.rowsDone, rejected: counts.rejected, bytes: chunk.bytes });
+    const tooMany = tooManyErrors(opts.maxErrors, counts);
+    if (tooMany) stopReason ??= { state: 'failed', code: 'COMPANYCTL_IMPORT_TOO_MANY_ERRORS', message: tooMany };
+    else if (signal?.aborted) stopReason ??= { state: 'cancelled', code: 'COMPANYCTL_CANCELLED', message: 'cancelled' };
+  };
+
+  try {
+    for (;;) {
+      if (failure || stopReason) break;
+      const ev = await src.next();
+      if (!ev) break;
+      if (ev.type === 'header') {
+        header = ev.header;
+        const kind = header.format === 'csv' || header.format === 'tsv' ? 'csv' : 'ndjson';
+        const path = opts.rejectsFile ? resolve(opts.rejectsFile) : job.rejectsFile || join(deps.stateDir, 'imports', `job-${job.id}-rejects.${kind}`);
+        rejects = new RejectsFile(path, kind);
+        rejects.open(job.rejectsBytes, header.columns);
+        await store.transaction((tx) => j.describeInput(tx, job.id, { format: header!.format, encoding: header!.encoding, rejectsFile: path }));
+        if (header.unknown.length) progress.notice(`ignoring unknown columns: ${header.unknown.join(', ')} (map them with --map "column=field")`);
+        progress.start({ jobId: job.id, header, resumedFrom });
+        if (resumedFrom > 0) progress.notice(`resuming import job ${job.id} after row ${resumedFrom}`);
+      } else if (ev.type === 'unknown') {
+        header?.unknown.push(...ev.columns);
+        progress.notice(`ignoring unknown fields: ${ev.columns.join(', ')}`);
+      } else if (ev.type === 'chunk') {
+        await queue.onSizeLessThan(PENDING_CHUNKS);
+        queue.add(() => writeChunk(ev.chunk)).then(
+          () => src.granted(),
+          (e: unknown) => {
+            failure ??= e;
+          },
+        );
+      } else if (ev.type === 'end') {
+        checksum = ev.checksum;
+      }
+    }
+    await queue.onIdle();
+  } catch (e) {
+    failure ??= e;
+  } finally {
+    queue.clear();
+    await queue.onIdle().catch(() => undefined);
+    await src.close().catch(() => undefined);
+    progress.stop();
+  }
+  if (!failure && !stopReason && signal?.aborted) stopReason = { state: 'cancelled', code: 'COMPANYCTL_CANCELLED', message: 'cancelled' };
+
+  const now = () => deps.now().toISOString();
+  const summary = (state: JobState, eventId: number | null): ImportSummary => {
+    const seconds = (Date.now() - started) / 1000;
+    const rowsThisRun = counts.rowsDone - resumedFrom;
+    return {
+      jobId: job.id,
+      state,
+      file: opts.source,
+      format: header?.format ?? job.format,
+      encoding: header?.encoding ?? job.encoding,
+      key: describeImportKey(opts.key),
+      rows: counts.rowsDone,
+      inserted: counts.inserted,
+      updated: counts.updated,
+      unchanged: counts.unchanged,
+      rejected: counts.rejected,
+      seconds: Math.round(seconds * 1000) / 1000,
+      rowsPerSecond: seconds > 0 ? Math.round(rowsThisRun / seconds) : rowsThisRun,
+      rejectsFile: counts.rejected > 0 ? (rejects?.path ?? job.rejectsFile) : null,
+      unknownColumns: header?.unknown ?? [],
+      ignoredColumns: header?.ignored ?? [],
+      resumedFrom,
+      eventId,
+    };
+  };
+  const finish = async (state: JobState, error: string | null): Promise<ImportSummary> => {
+    const s0 = summary(state, null);
+    const eventId = await store.transaction(async (tx) => {
+      await j.finishJob(tx, job.id, owner, state, checkpoint({ checksum: checksum ?? null }), error, now());
+      return insertOutboxEvent(tx, {
+        type: `import.${state}`,
+        companyId: null,
+        actor: deps.actor,
+        payload: { ...s0, error },
+        createdAt: now(),
+      });
+    });
+    return { ...s0, eventId };
+  };
+
+  rejects?.close();
+  if (counts.inserted + counts.updated > 0) deps.cache?.clear();
+  if (failure) {
+    if (isCompanyctlError(failure) && failure.code === 'COMPANYCTL_IMPORT_LOCKED') throw failure;
+    const message = isCompanyctlError(failure) ? failure.message : String((failure as Error)?.message ?? failure);
+    // The failed chunk rolled back; its failure is recorded outside that transaction.
+    await store
+      .transaction(async (tx) => {
+        await insertOutboxEvent(tx, {
+          type: 'import.chunk_failed',
+          companyId: null,
+          actor: deps.actor,
+          payload: { jobId: job.id, file: opts.source, afterRow: counts.rowsDone, error: message },
+          createdAt: now(),
+        });
+      })
+      .catch(() => undefined);
+    const s = await finish('failed', message).catch(() => summary('failed', null));
+    if (isCompanyctlError(failure) && failure.code !== 'COMPANYCTL_INTERNAL') {
+      throw new CompanyctlError(failure.code, failure.message, {
+        hint: failure.hint ?? `fix the cause and resume with "companyctl import resume ${job.id}"`,
+        field: failure.field,
+        data: { ...failure.data, summary: s },
+        cause: failure,
+      });
+    }
+    throw new CompanyctlError('COMPANYCTL_IMPORT_FAILED', `import job ${job.id} failed after ${counts.rowsDone} rows: ${message}`, {
+      hint: `committed rows stay; resume with "companyctl import resume ${job.id}" once the cause is fixed`,
+      data: { summary: s },
+      cause: failure,
+    });
+  }
+  if (stopReason) {
+    const s = await finish(stopReason.state, stopReason.message);
+    throw new CompanyctlError(stopReason.code, `import job ${job.id} stopped after ${counts.rowsDone} rows: ${stopReason.message}`, {
+      hint:
+        stopReason.state === 'cancelled'
+          ? `resume with "companyctl import resume ${job.id}"`
+          : `see the rejects in ${rejects?.path}; committed rows stay`,
+      data: { summary: s },
+    });
+  }
+  return finish(counts.rejected > 0 ? 'completed_with_rejects' : 'completed', null);
+}
+
+// ---------------------------------------------------------------- one chunk
+
+interface ChunkResult {
+  inserted: number;
+  updated: number;
+  unchanged: number;
+  rejects: Reject[];
+}
+
+const keyOf = (parts: readonly unknown[]) => parts.map(String).join('\u0000');
+
+function parseExt(json: string | null): [string, string][] | undefined {
+  return json === null ? undefined : (JSON.parse(json) as [string, string][]);
+}
+
+const sameExt = (a: [string, string][], b: [string, string][]) =>
+  a.length === b.length && a.every((x, i) => x[0] === b[i]![0] && x[1] === b[i]![1]);
+
+/** Upsert one chunk's rows on the import key; returns counts and the rows it had to reject. */
+export async function writeRows(tx: StoreTx, w: ImportWriter, chunk: Chunk, key: ImportKey, now: string): Promise<ChunkResult> {
+  const n = chunk.lines.length;
+  const res: ChunkResult = { inserted: 0, updated: 0, unchanged: 0, rejects: [] };
+  const rejected = new Uint8Array(n);
+  const rowValues = (i: number) => chunk.values.slice(i * WIDTH, (i + 1) * WIDTH) as Value[];
+  const reject = (i: number, field: string, reason: string) => {
+    rejected[i] = 1;
+    const o = chunk.originals[i]!;
+    const isJson = o.startsWith('{');
+    res.rejects.push({ line: chunk.lines[i]!, field, reason, cells: isJson ? undefined : o.split(CELL_SEP), text: isJson ? o : undefined });
+  };
+  const ext = chunk.externalIds.map(parseExt);
+
+  // Every external id the chunk mentions, and who holds it now.
+  const pairs: [string, string][] = [];
+  for (const e of ext) if (e) pairs.push(...e);
+  const holders = pairs.length ? await w.externalHolders(pairs) : new Map<string, number>();
+
+  // 1. The company each row's key points at.
+  const existing: (ExistingRow | undefined)[] = new Array(n);
+  if (key.kind !== 'external') {
+    const keys: string[][] = [];
+    for (let i = 0; i < n; i++) {
+      const base = i * WIDTH;
+      keys.push(
+        key.kind === 'registration'
+          ? [chunk.values[base + IDX.registrationCountry] as string, chunk.values[base + IDX.registrationNumber] as string]
+          : [chunk.values[base + IDX[key.kind]] as string],
+      );
+    }
+    const found = await w.findByKey(key.kind, keys);
+    for (let i = 0; i < n; i++) existing[i] = found.get(keyOf(keys[i]!));
+  } else {
+    const target: (number | undefined)[] = new Array(n);
+    for (let i = 0; i < n; i++) {
+      const mine = (ext[i] ?? []).filter((p) => !key.source || p[0] === key.source);
+      const ids = [...new Set(mine.map((p) => holders.get(`${p[0]}:${p[1]}`)).filter((x): x is number => x !== undefined))];
+      if (ids.length > 1) reject(i, 'externalIds', `its external ids belong to different companies (${ids.join(', ')})`);
+      else target[i] = ids[0];
+    }
+    const byId = await w.findById([...new Set(target.filter((x): x is number => x !== undefined))]);
+    for (let i = 0; i < n; i++) {
+      const id = target[i];
+      if (rejected[i] || id === undefined) continue;
+      const row = byId.get(id);
+      if (!row || row.deleted) reject(i, 'externalIds', `its external id belongs to deleted company ${id} (restore it, or delete it with --hard)`);
+      else existing[i] = row;
+    }
+  }
+
+  // 2. External ids: the stored ones of matched companies, and clashes with other companies
+  //    or with other rows of this chunk.
+  const extIdsOf = await w.externalIdsOf([...new Set(existing.filter((e, i) => e && ext[i]).map((e) => e!.id))]);
+  const claimed = new Map<string, number>();
+  for (let i = 0; i < n; i++) {
+    if (rejected[i] || !ext[i]) continue;
+    for (const [s, id] of ext[i]!) {
+      const k = `${s}:${id}`;
+      const holder = holders.get(k);
+      if (holder !== undefined && holder !== existing[i]?.id) {
+        reject(i, 'externalIds', `${k} is already held by company ${holder}`);
+        break;
+      }
+      const other = claimed.get(k);
+      if (other !== undefined && other !== i) {
+        reject(i, 'externalIds', `${k} is also given on line ${chunk.lines[other]}`);
+        break;
+      }
+      claimed.set(k, i);
+    }
+  }
+
+  // 3. Decide: insert, update (only the fields the input gave), or leave unchanged.
+  const inserts: number[] = [];
+  const updates: { i: number; id: number; version: number; values: Value[] }[] = [];
+  const extSets: { companyId: number; ids: [string, string][] }[] = [];
+  for (let i = 0; i < n; i++) {
+    if (rejected[i]) continue;
+    const mask = chunk.masks[i]!;
+    const values = rowValues(i);
+    const cur = existing[i];
+    if (!cur) {
+      inserts.push(i);
+      continue;
+    }
+    let changed = false;
+    const merged = cur.values.slice();
+    for (let f = 0; f < WIDTH; f++) {
+      if (mask & (1 << f) && merged[f] !== values[f]) {
+        merged[f] = values[f]!;
+        changed = true;
+      }
+    }
+    const extChanged = !!(mask & EXTERNAL_BIT) && !sameExt(extIdsOf.get(cur.id) ?? [], ext[i]!);
+    if (!changed && !extChanged) {
+      res.unchanged++;
+      continue;
+    }
+    updates.push({ i, id: cur.id, version: cur.version, values: merged });
+    if (extChanged) extSets.push({ companyId: cur.id, ids: ext[i]! });
+  }
+
+  const explainClash = async (values: Value[], exceptId?: number) => {
+    const { findKeyHolders } = await import('../infra/db/company-read.js');
+    const c = {
+      domain: values[IDX.domain] as string | null,
+      lei: values[IDX.lei] as string | null,
+      registrationCountry: values[IDX.registrationCountry] as string | null,
+      registrationNumber: values[IDX.registrationNumber] as string | null,
+    };
+    const { keysOf } = await import('../domain/company.js');
+    const h = (await findKeyHolders(tx.read, keysOf(c), [], exceptId))[0];
+    if (!h) return { field: 'record', reason: 'a unique key (domain, LEI or registration) is already held by another company' };
+    const field = h.key.startsWith('domain') ? 'domain' : h.key.startsWith('lei') ? 'lei' : 'registrationNumber';
+    return { field, reason: `${h.key} is already held by company ${h.companyId}` };
+  };
+
+  // 4. Write.
+  const ids = await w.insert(
+    inserts.map((i) => rowValues(i)),
+    now,
+  );
+  for (let k = 0; k < inserts.length; k++) {
+    const i = inserts[k]!;
+    const id = ids[k];
+    if (id === null || id === undefined) {
+      const c = await explainClash(rowValues(i));
+      reject(i, c.field, c.reason);
+      continue;
+    }
+    res.inserted++;
+    if (ext[i]?.length) extSets.push({ companyId: id, ids: ext[i]! });
+  }
+  const outcomes = await w.update(updates, now);
+  const failedUpdates = new Set<number>();
+  for (let k = 0; k < updates.length; k++) {
+    const u = updates[k]!;
+    if (outcomes[k] === 'ok') {
+      res.updated++;
+      continue;
+    }
+    failedUpdates.add(u.id);
+    if (outcomes[k] === 'stale') reject(u.i, 'record', `company ${u.id} was changed by another writer during the import; run it again`);
+    else {
+      const c = await explainClash(u.values, u.id);
+      reject(u.i, c.field, c.reason);
+    }
+  }
+  await w.setExternalIds(extSets.filter((s) => !failedUpdates.has(s.companyId)));
+  return res;
+}
+
+// ---------------------------------------------------------------- dry run
+
+async function dryRun(deps: ImportDeps, opts: ImportOptions, progress: ImportProgress): Promise<ImportSummary> {
+  const started = Date.now();
+  const src = openSource(deps, pipelineOptions(opts, 0, deps.now(), false));
+  let header: PipelineHeader | undefined;
+  let records = 0;
+  let valid = 0;
+  let rejected = 0;
+  let rejects: RejectsFile | undefined;
+  try {
+    for (;;) {
+      const ev = await src.next();
+      if (!ev) break;
+      if (ev.type === 'header') {
+        header = ev.header;
+        if (header.unknown.length) progress.notice(`ignoring unknown columns: ${header.unknown.join(', ')} (map them with --map "column=field")`);
+        progress.start({ jobId: null, header, resumedFrom: 0 });
+        if (opts.rejectsFile) {
+          rejects = new RejectsFile(resolve(opts.rejectsFile), header.format === 'csv' || header.format === 'tsv' ? 'csv' : 'ndjson');
+          rejects.open(0, header.columns);
+        }
+      } else if (ev.type === 'unknown') {
+        header?.unknown.push(...ev.columns);
+      } else if (ev.type === 'chunk') {
+        records += ev.chunk.records;
+        valid += ev.chunk.lines.length;
+        rejected += ev.chunk.rejects.length;
+        rejects?.write(ev.chunk.rejects);
+        for (const r of ev.chunk.rejects.slice(0, Math.max(0, 20 - (rejected - ev.chunk.rejects.length)))) {
+          progress.notice(`line ${r.line}: ${r.field}: ${r.reason}`);
+        }
+        progress.update({ records, rejected, bytes: ev.chunk.bytes });
+        src.granted();
+      }
+    }
+  } finally {
+    await src.close().catch(() => undefined);
+    rejects?.close();
+    progress.stop();
+  }
+  const seconds = (Date.now() - started) / 1000;
+  return {
+    jobId: null,
+    state: 'dry-run',
+    file: opts.source,
+    format: header?.format ?? 'unknown',
+    encoding: header?.encoding ?? 'unknown',
+    key: describeImportKey(opts.key),
+    rows: records,
+    inserted: 0,
+    updated: 0,
+    unchanged: 0,
+    rejected,
+    valid,
+    seconds: Math.round(seconds * 1000) / 1000,
+    rowsPerSecond: seconds > 0 ? Math.round(records / seconds) : records,
+    rejectsFile: rejects && rejected > 0 ? rejects.path : null,
+    unknownColumns: header?.unknown ?? [],
+    ignoredColumns: header?.ignored ?? [],
+    resumedFrom: 0,
+    eventId: null,
+  };
+}
+
+// ---------------------------------------------------------------- list / show
+
+export async function listImportJobs(deps: Pick<ImportDeps, 'store'>, opts: { limit: number; state?: JobState }): Promise<ImportJob[]> {
+  const store = await deps.store();
+  return (await jobs()).listJobs(store.read, opts);
+}
+
+export async function getImportJob(deps: Pick<ImportDeps, 'store'>, id: number): Promise<ImportJob> {
+  const store = await deps.store();
+  const job = await (await jobs()).getJob(store.read, id);
+  if (!job) throw new CompanyctlError('COMPANYCTL_NOT_FOUND', `no import job ${id}`, { hint: 'list jobs with "companyctl import list"' });
+  return job;
+}
