@@ -11,13 +11,16 @@ export interface Config {
   sqliteCacheTtlSeconds?: number;
   /** How long a verified, live session is trusted from the file cache (revocation delay on other hosts). */
   sessionCacheSeconds?: number;
+  /** The company-data API for `companyctl enrich`; checked in full by services/enrich-config.ts when used. */
+  enrich?: Record<string, unknown>;
 }
 
-const KNOWN: Record<keyof Config, 'string' | 'number'> = {
+const KNOWN: Record<keyof Config, 'string' | 'number' | 'object'> = {
   db: 'string',
   cacheTtlSeconds: 'number',
   sqliteCacheTtlSeconds: 'number',
   sessionCacheSeconds: 'number',
+  enrich: 'object',
 };
 
 export function loadConfig(file: string): Config {
@@ -44,8 +47,8 @@ export function loadConfig(file: string): Config {
         hint: `known settings: ${Object.keys(KNOWN).join(', ')}`,
       });
     }
-    if (typeof v !== want) {
-      throw new CompanyctlError('COMPANYCTL_CONFIG_INVALID', `config file ${file}: "${k}" must be a ${want}`);
+    if (typeof v !== want || (want === 'object' && (v === null || Array.isArray(v)))) {
+      throw new CompanyctlError('COMPANYCTL_CONFIG_INVALID', `config file ${file}: "${k}" must be ${want === 'object' ? 'a JSON object' : `a ${want}`}`);
     }
   }
   return raw as Config;

@@ -242,7 +242,11 @@ export async function updateCompany(
   deps: CompanyDeps,
   key: NaturalKey,
   patch: Partial<CompanyInput>,
-  opts: { ifVersion?: number } = {},
+  opts: {
+    ifVersion?: number;
+    /** Runs inside the write's transaction after the row changed (e.g. enrichment provenance). */
+    inTransaction?: (tx: StoreTx, company: Company, before: Company) => Promise<void>;
+  } = {},
 ): Promise<WriteResult & { changed: boolean }> {
   let unchanged: Company | undefined;
   // zod is ~50 ms to load: only the update path needs it here, never a read.
@@ -258,6 +262,7 @@ export async function updateCompany(
       await assertKeysFree(tx, next, before.id);
       await w.updateCompany(tx, before.id, before.version, next, now);
       const company = await repo.findCompany(tx.read, { kind: 'id', id: before.id });
+      await opts.inTransaction?.(tx, company!, before);
       return { company: company!, before, eventType: 'company.updated' };
     });
     return { ...r, changed: true };

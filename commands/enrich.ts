@@ -1,0 +1,158 @@
+// companyctl enrich: fill in missing company fields from the configured company-data API.
+// Selection by the `company list` filters or --ids; resumable; exit 3 when some companies failed.
+import type { Command } from 'commander';
+import type { Runner } from '../src/cli.js';
+import type { Context } from '../src/context.js';
+import type { EnrichProgress, EnrichSummary } from '../src/services/enrich.js';
+
+export interface EnrichCommandOptions {
+  ids?: string[];
+  name?: string;
+  country?: string;
+  industry?: string;
+  status?: string;
+  tag?: string;
+  updatedSince?: string;
+  limit?: string;
+  onlyMissing?: boolean;
+  overwrite?: boolean;
+  refresh?: boolean;
+  restart?: boolean;
+}
+
+const collect = (v: string, prev: string[] = []) => [...prev, v];
+
+export function register(program: Command, run: Runner): Command {
+  return program
+    .command('enrich')
+    .description('fill in company fields from the configured company-data API; see also enrich set-key|list')
+    .option('--ids <id,id,...>', 'these companies (repeatable); instead of the filters', collect)
+    .option('--name <text>', 'name contains (case-insensitive)')
+    .option('--country <code>', 'address country (ISO 3166-1 alpha-2)')
+    .option('--industry <industry>', 'industry (case-insensitive)')
+    .option('--status <status>', 'active, dormant or dissolved')
+    .option('--tag <tag>', 'has this tag')
+    .option('--updated-since <when>', 'updated at or after: a date, an ISO time, or an age such as 36h or 7d')
+    .option('--limit <n>', 'at most n companies (lowest ids first)')
+    .option('--only-missing', 'only companies with at least one empty mapped field')
+    .option('--overwrite', 'also replace values that were set by hand (default: keep them)')
+    .option('--refresh', 'ask the API again even when a cached answer is still fresh')
+    .option('--restart', 'abandon an unfinished run of the same selection and start afresh')
+    .addHelpText(
+      'after',
+      `
+The API, its key, the field mapping, concurrency, rate limit, timeout, retries and cache
+lifetime are set in the config file ("enrich" section; see the README).
+
+Exit codes: 0 no company failed, 3 some failed (listed on stderr and in --json), 1 all failed
+or the run could not start. A killed run resumes where it stopped: run the same command again.
+
+Examples:
+  companyctl enrich --country DE --only-missing
+  companyctl enrich --ids 12,40,41 --json
+  companyctl enrich --tag supplier --overwrite --refresh`,
+    )
+    .action((opts: EnrichCommandOptions, c: Command) => run(c, (ctx) => enrichRun(ctx, opts)));
+}
+
+export async function enrichRun(ctx: Context, opts: EnrichCommandOptions): Promise<number> {
+  const { CompanyctlError, ExitCode } = await import('../src/errors.js');
+  const { parseEnrichConfig } = await import('../src/services/enrich-config.js');
+  const { enrichCompanies, resolveApiKey } = await import('../src/services/enrich.js');
+  const { parseListOptions } = await import('../src/io/list-options.js');
+  const { companyDeps } = await import('../src/context.js');
+
+  const config = parseEnrichConfig(ctx.config().enrich, ctx.paths.configFile);
+  const filters = { name: opts.name, country: opts.country, industry: opts.industry, status: opts.status, tag: opts.tag, updatedSince: opts.updatedSince };
+  const anyFilter = Object.values(filters).some((v) => v !== undefined);
+  let ids: number[] | undefined;
+  if (opts.ids) {
+    if (anyFilter || opts.limit) throw new CompanyctlError('COMPANYCTL_USAGE', '--ids: cannot be combined with filters or --limit', { field: '--ids' });
+    const parts = opts.ids.flatMap((s) => s.split(',')).map((s) => s.trim()).filter(Boolean);
+    const bad = parts.find((p) => !/^\d+$/.test(p) || Number(p) < 1);
+    if (bad !== undefined || parts.length === 0) {
+      throw new CompanyctlError('COMPANYCTL_USAGE', `--ids: ${JSON.stringify(bad ?? '')} is not a company id`, { field: '--ids', hint: 'e.g. --ids 12,40,41' });
+    }
+    ids = [...new Set(parts.map(Number))].sort((a, b) => a - b);
+  }
+  const list = ids ? undefined : parseListOptions({ ...filters, sort: 'id', limit: opts.limit }, ctx.now(), true);
+  const raw = ids ? { ids } : { ...Object.fromEntries(Object.entries(filters).filter(([, v]) => v !== undefined)), ...(opts.limit ? { limit: opts.limit } : {}) };
+
+  const { keychain } = await import('../src/infra/credentials.js');
+  const apiKey = await resolveApiKey(config, ctx.env, (account) => keychain.get({ account, file: '' }));
+  const progress = await enrichProgress(ctx);
+  const go = (signal?: AbortSignal) =>
+    enrichCompanies(
+      { company: companyDeps(ctx), config, apiKey, cache: ctx.cache(), progress, signal },
+      { list, ids, raw },
+      { overwrite: opts.overwrite, onlyMissing: opts.onlyMissing, refresh: opts.refresh, restart: opts.restart },
+    );
+  const summary = await withCancellation(ctx, go);
+  await writeSummary(ctx, summary);
+  const succeeded = summary.enriched + summary.unchanged + summary.notFound + summary.skipped;
+  if (summary.failed > 0 && succeeded === 0) {
+    throw new CompanyctlError('COMPANYCTL_ENRICH_FAILED', `every company of enrich run ${summary.runId} failed (${summary.failed})`, {
+      hint: 'check the API (baseUrl, key, status) and run the same command again: only failed companies are not retried; use --restart to retry them',
+      data: { runId: summary.runId },
+    });
+  }
+  return summary.failed > 0 ? ExitCode.partial : ExitCode.ok;
+}
+
+/** Ctrl-C (or SIGTERM) stops the run; unfinished companies stay pending, so it resumes later. */
+async function withCancellation<T>(ctx: Context, fn: (signal: AbortSignal) => Promise<T>): Promise<T> {
+  const ac = new AbortController();
+  const onSignal = () => {
+    if (ac.signal.aborted) process.exit(130);
+    ctx.notice('stopping: requests in flight are dropped and the run stays resumable (press Ctrl-C again to quit at once)');
+    ac.abort();
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  try {
+    return await fn(ac.signal);
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+}
+
+async function writeSummary(ctx: Context, s: EnrichSummary): Promise<void> {
+  const { outputFormat, writeJson, writeRecord } = await import('../src/io/output.js');
+  if (outputFormat(ctx) === 'json') return writeJson(ctx, s);
+  const { failures, ...rest } = s;
+  await writeRecord(ctx, rest, ['', '']);
+  for (const f of failures) ctx.notice(`company ${f.companyId}: ${f.message} (${f.code})`);
+  if (s.failed > failures.length) ctx.notice(`… and ${s.failed - failures.length} more failures (companyctl enrich list)`);
+  if (s.total === 0) ctx.notice('no companies match');
+}
+
+/** A bar on stderr when it is a terminal; nothing in cron and CI. */
+async function enrichProgress(ctx: Context): Promise<EnrichProgress | undefined> {
+  if (!ctx.io.stderrIsTTY || ctx.globals.quiet) return undefined;
+  const { default: cliProgress } = await import('cli-progress');
+  let bar: InstanceType<typeof cliProgress.SingleBar> | undefined;
+  return {
+    start(info) {
+      if (info.resumed) ctx.notice(`resuming enrich run ${info.runId}: ${info.done} of ${info.total} companies already done`);
+      bar = new cliProgress.SingleBar(
+        {
+          stream: ctx.io.stderr as NodeJS.WriteStream,
+          format: '{bar} {value}/{total} | enriched {enriched} | unchanged {unchanged} | not found {notFound} | failed {failed} | {requests} requests, {cacheHits} cached | ETA {eta_formatted}',
+          hideCursor: true,
+          noTTYOutput: true,
+          fps: 5,
+        },
+        cliProgress.Presets.shades_classic,
+      );
+      bar.start(info.total, info.done, { enriched: 0, unchanged: 0, notFound: 0, failed: 0, requests: 0, cacheHits: 0 });
+    },
+    update(c) {
+      bar?.update(c.done, c);
+    },
+    stop() {
+      bar?.stop();
+      bar = undefined;
+    },
+  };
+}
