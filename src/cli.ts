@@ -17,6 +17,11 @@ import * as dbMigrate from '../commands/db/migrate.js';
 import * as dbStatus from '../commands/db/status.js';
 import * as cacheStats from '../commands/cache/stats.js';
 import * as cacheClear from '../commands/cache/clear.js';
+import * as importCmd from '../commands/import.js';
+import * as importResume from '../commands/import/resume.js';
+import * as importList from '../commands/import/list.js';
+import * as importShow from '../commands/import/show.js';
+import * as exportCmd from '../commands/export.js';
 import * as enrichCmd from '../commands/enrich.js';
 import * as enrichSetKey from '../commands/enrich/set-key.js';
 import * as enrichList from '../commands/enrich/list.js';
@@ -58,6 +63,11 @@ export const COMMAND_ROLES: Record<string, Role | 'none'> = {
   'db status': 'none', // tells an operator whether the store is usable; shows no data
   'cache stats': 'viewer',
   'cache clear': 'viewer',
+  import: 'editor',
+  'import resume': 'editor',
+  'import list': 'viewer',
+  'import show': 'viewer',
+  export: 'viewer',
   enrich: 'editor',
   'enrich set-key': 'admin',
   'enrich list': 'viewer',
@@ -139,6 +149,12 @@ export function buildProgram(run: Runner): Command {
   const cache = program.command('cache').description('the file cache of company reads');
   cacheStats.register(cache, run);
   cacheClear.register(cache, run);
+
+  const imp = importCmd.register(program, run);
+  importResume.register(imp, run);
+  importList.register(imp, run);
+  importShow.register(imp, run);
+  exportCmd.register(program, run);
 
   const enrich = enrichCmd.register(program, run);
   enrichSetKey.register(enrich, run);

@@ -1,0 +1,113 @@
+// Flags, dependencies, cancellation and the summary of the import commands.
+import type { Context } from '../context.js';
+import { CompanyctlError, ExitCode } from '../errors.js';
+import { explicitMappings } from '../services/import-mapping.js';
+import { IMPORT_KEYS, type ImportKey } from '../services/import-pipeline.js';
+import type { InputFormat } from '../services/import-input.js';
+import type { ImportDeps, ImportOptions, ImportSummary, MaxErrors } from '../services/import.js';
+import { outputFormat, plainLine, writeJson, writeTable } from './output.js';
+
+const usage = (flag: string, message: string, hint?: string) => new CompanyctlError('COMPANYCTL_USAGE', `${flag}: ${message}`, { field: flag, hint });
+
+export function parseKey(value: string): ImportKey {
+  const m = /^([a-z]+)(?::([a-z0-9][a-z0-9._-]{0,31}))?$/.exec(value.trim().toLowerCase());
+  const kind = m?.[1] as ImportKey['kind'] | undefined;
+  if (!m || !kind || !(IMPORT_KEYS as readonly string[]).includes(kind) || (m[2] && kind !== 'external')) {
+    throw usage('--key', `${JSON.stringify(value)} is not a key`, 'use domain, lei, registration, external or external:<source>');
+  }
+  return { kind, source: m[2] };
+}
+
+export function parseMaxErrors(value: string | undefined): MaxErrors | undefined {
+  if (value === undefined) return undefined;
+  const pct = /^(\d+(?:\.\d+)?)%$/.exec(value.trim());
+  if (pct) {
+    const rate = Number(pct[1]) / 100;
+    if (rate > 1) throw usage('--max-errors', `${value} is more than 100%`);
+    return { rate };
+  }
+  if (/^\d+$/.test(value.trim())) return { count: Number(value) };
+  throw usage('--max-errors', `${JSON.stringify(value)} is not a number of rows or a percentage (e.g. 100 or 2%)`);
+}
+
+export function parseImportFlags(
+  file: string,
+  opts: { format?: string; encoding?: string; map?: string[]; mapping?: string; key: string; maxErrors?: string; dryRun?: boolean; rejects?: string; chunkSize: string },
+): ImportOptions {
+  if (!/^\d+$/.test(opts.chunkSize) || Number(opts.chunkSize) < 1 || Number(opts.chunkSize) > 100_000) {
+    throw usage('--chunk-size', `${JSON.stringify(opts.chunkSize)} is not a whole number from 1 to 100000`);
+  }
+  return {
+    source: file,
+    format: opts.format as InputFormat | undefined,
+    encoding: opts.encoding,
+    mapping: [...explicitMappings(opts.map ?? [], opts.mapping)],
+    key: parseKey(opts.key),
+    chunkSize: Number(opts.chunkSize),
+    maxErrors: parseMaxErrors(opts.maxErrors),
+    dryRun: !!opts.dryRun,
+    rejectsFile: opts.rejects,
+  };
+}
+
+export function parseJobId(value: string): number {
+  if (!/^\d+$/.test(value) || Number(value) < 1) throw usage('<job>', `${JSON.stringify(value)} is not a job id`, 'list jobs with "companyctl import list"');
+  return Number(value);
+}
+
+export function importDeps(ctx: Context): ImportDeps {
+  return {
+    store: () => ctx.store(),
+    cache: ctx.cache(),
+    now: () => ctx.now(),
+    actor: ctx.actor(),
+    stdin: ctx.io.stdin,
+    stateDir: ctx.paths.stateDir,
+  };
+}
+
+/** Ctrl-C (or SIGTERM) stops after the chunk in flight, leaving a resumable job; twice quits now. */
+export async function withCancellation<T>(ctx: Context, fn: (signal: AbortSignal) => Promise<T>): Promise<T> {
+  const ac = new AbortController();
+  const onSignal = () => {
+    if (ac.signal.aborted) process.exit(ExitCode.cancelled);
+    ctx.notice('stopping after the chunk in flight (press Ctrl-C again to quit at once; the job stays resumable either way)');
+    ac.abort();
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  try {
+    return await fn(ac.signal);
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+}
+
+export function exitCodeOf(s: ImportSummary): number {
+  return s.rejected > 0 ? ExitCode.partial : ExitCode.ok;
+}
+
+export async function writeImportSummary(ctx: Context, s: ImportSummary): Promise<void> {
+  const format = outputFormat(ctx);
+  if (format === 'json') return writeJson(ctx, s);
+  const n = (x: number) => x.toLocaleString('en-US');
+  const entries: [string, unknown][] = [
+    ['job', s.jobId ?? '(dry run: nothing written)'],
+    ['state', s.state],
+    ['file', `${s.file} (${s.format}, ${s.encoding}, key ${s.key})`],
+    ['rows', n(s.rows)],
+    ...(s.state === 'dry-run' ? ([['valid', n(s.valid ?? 0)]] as [string, unknown][]) : []),
+    ['inserted', n(s.inserted)],
+    ['updated', n(s.updated)],
+    ['unchanged', n(s.unchanged)],
+    ['rejected', n(s.rejected)],
+    ['seconds', s.seconds.toFixed(1)],
+    ['rows/s', n(s.rowsPerSecond)],
+    ['rejects file', s.rejectsFile ?? ''],
+  ];
+  if (s.resumedFrom) entries.push(['resumed after row', n(s.resumedFrom)]);
+  if (s.unknownColumns.length) entries.push(['unknown columns', s.unknownColumns.join(', ')]);
+  if (format === 'table') await writeTable(ctx, ['import', ''], entries);
+  else for (const e of entries) ctx.io.stdout.write(plainLine(e));
+}
