@@ -25,6 +25,13 @@ import * as exportCmd from '../commands/export.js';
 import * as enrichCmd from '../commands/enrich.js';
 import * as enrichSetKey from '../commands/enrich/set-key.js';
 import * as enrichList from '../commands/enrich/list.js';
+import * as eventsList from '../commands/events/list.js';
+import * as eventsRetry from '../commands/events/retry.js';
+import * as eventsDrain from '../commands/events/drain.js';
+import * as auditQuery from '../commands/audit/query.js';
+import * as auditVerify from '../commands/audit/verify.js';
+import * as auditStats from '../commands/audit/stats.js';
+import * as stats from '../commands/stats.js';
 import * as login from '../commands/login.js';
 import * as logout from '../commands/logout.js';
 import * as whoami from '../commands/whoami.js';
@@ -71,6 +78,13 @@ export const COMMAND_ROLES: Record<string, Role | 'none'> = {
   enrich: 'editor',
   'enrich set-key': 'admin',
   'enrich list': 'viewer',
+  'events list': 'viewer', // delivery state only: no payloads
+  'events retry': 'editor',
+  'events drain': 'editor',
+  audit: 'admin', // who did what, with their command lines
+  'audit verify': 'viewer', // integrity and a line count only, so a monitoring token can run it
+  'audit stats': 'admin',
+  stats: 'viewer',
   'token create': 'admin',
   'token list': 'admin',
   'token revoke': 'admin',
@@ -108,6 +122,7 @@ export function buildProgram(run: Runner): Command {
     .option('--debug', 'print stack traces of internal errors')
     .option('-y, --yes', 'answer yes to confirmations (needed without a terminal)')
     .addOption(new Option('--profile <name>', 'credential profile, to keep several logins apart').env('COMPANYCTL_PROFILE'))
+    .addOption(new Option('--metrics-file <file>', 'where the Prometheus text file goes (default <state dir>/companyctl.prom)').env('COMPANYCTL_METRICS_FILE'))
     .showSuggestionAfterError(true)
     .helpCommand(false);
 
@@ -159,6 +174,17 @@ export function buildProgram(run: Runner): Command {
   const enrich = enrichCmd.register(program, run);
   enrichSetKey.register(enrich, run);
   enrichList.register(enrich, run);
+
+  const events = program.command('events').description('the event queue: deliveries to the audit log, counts, cache and webhooks');
+  eventsList.register(events, run);
+  eventsRetry.register(events, run);
+  eventsDrain.register(events, run);
+
+  const audit = auditQuery.register(program, run);
+  auditVerify.register(audit, run);
+  auditStats.register(audit, run);
+
+  stats.register(program, run);
   return program;
 }
 
@@ -173,18 +199,24 @@ export async function runCli(argv: string[], io: IO, env: Record<string, string 
   const run: Runner = async (cmd, action) => {
     // Loaded here, not at the top: `--help` and `--version` need none of it.
     const { createContext, identify } = await import('./context.js');
-    ctx = createContext(io, env, cmd.optsWithGlobals<GlobalOptions>(), prompter);
+    ctx = createContext(io, env, cmd.optsWithGlobals<GlobalOptions>(), prompter, argv.slice(2));
+    const started = performance.now();
+    const path = commandPath(cmd);
+    let code: number = ExitCode.ok;
     try {
-      const path = commandPath(cmd);
       const need = COMMAND_ROLES[path];
       if (need === undefined) throw new CompanyctlError('COMPANYCTL_INTERNAL', `internal error: no role is declared for "${path}"`);
       if (need !== 'none') {
         const identity = await identify(ctx);
         (await import('./services/auth.js')).requireRole(identity, need, `companyctl ${path}`);
       }
-      const code = await action(ctx);
-      if (typeof code === 'number') exitCode = code;
+      const result = await action(ctx);
+      if (typeof result === 'number') exitCode = code = result;
+    } catch (e) {
+      code = isCompanyctlError(e) ? e.exitCode : ExitCode.failure;
+      throw e;
     } finally {
+      await finishRun(ctx, path, code, (performance.now() - started) / 1000);
       await ctx.close();
     }
   };
@@ -204,7 +236,48 @@ export async function runCli(argv: string[], io: IO, env: Record<string, string 
     await program.parseAsync(argv);
     return exitCode;
   } catch (err) {
-    return reportError(err, io, { json: wantsJson, debug, usage: usageHint(program, argv) });
+    const code = reportError(err, io, { json: wantsJson, debug, usage: usageHint(program, argv) });
+    if (code !== ExitCode.ok) await logError(err, code, env, argv, ctx);
+    return code;
+  }
+}
+
+/**
+ * After every command: deliver the events it made (only if it wrote: a read never opens the
+ * store for this), then count it in the metrics. Never changes the command's outcome.
+ */
+async function finishRun(ctx: Context, path: string, code: number, seconds: number): Promise<void> {
+  try {
+    const { eventsEnv } = await import('./context.js');
+    const events = await import('./services/events.js');
+    const env = eventsEnv(ctx);
+    if (ctx.wrote) await events.afterWrite(env, (m) => ctx.notice(m));
+    await events.recordCommand(env, path, code, seconds);
+  } catch (e) {
+    const { appLog } = await import('./context.js');
+    appLog(ctx, { level: 'warn', code: 'COMPANYCTL_METRICS_FAILED', message: `metrics: ${String((e as Error)?.message ?? e)}` });
+  }
+}
+
+/** Every error the handler reports also goes to the JSON app log (secrets removed). */
+async function logError(err: unknown, exitCode: number, env: Record<string, string | undefined>, argv: string[], ctx: Context | undefined): Promise<void> {
+  try {
+    const { appLog } = await import('./context.js');
+    const { resolvePaths } = await import('./infra/paths.js');
+    const known = isCompanyctlError(err);
+    const code = known ? err.code : err instanceof CommanderError ? 'COMPANYCTL_USAGE' : 'COMPANYCTL_INTERNAL';
+    appLog(
+      { paths: ctx?.paths ?? resolvePaths(env), argv: argv.slice(2) },
+      {
+        level: exitCode === ExitCode.usage || exitCode === ExitCode.auth || exitCode === ExitCode.cancelled ? 'warn' : 'error',
+        code,
+        message: String((err as Error)?.message ?? err).replace(/^error: /, ''),
+        exitCode,
+        ...(code === 'COMPANYCTL_INTERNAL' && err instanceof Error ? { stack: err.stack } : {}),
+      },
+    );
+  } catch {
+    // the app log is best effort
   }
 }
 

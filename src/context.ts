@@ -11,6 +11,10 @@ import type { Store } from './infra/db/store.js';
 import { terminalPrompter, type Prompter } from './io/prompter.js';
 import type { AuthDeps, Identity } from './services/auth.js';
 import type { CompanyDeps } from './services/company.js';
+import type { EventsEnv } from './services/events.js';
+import { eventsSettings } from './services/events-settings.js';
+import { redactArgv, redactText } from './services/audit-redact.js';
+import { writeAppLog, type AppLogEntry } from './infra/app-log.js';
 
 export interface GlobalOptions {
   json?: boolean;
@@ -22,6 +26,7 @@ export interface GlobalOptions {
   debug?: boolean;
   yes?: boolean;
   profile?: string;
+  metricsFile?: string;
 }
 
 export interface IO {
@@ -42,6 +47,10 @@ export interface Context {
   prompter: Prompter;
   /** The authenticated caller, set before a command that needs a role runs. */
   identity?: Identity;
+  /** The command line as typed (after `node companyctl`), for the audit log, secrets removed there. */
+  argv: string[];
+  /** Set once a store transaction committed: the runner then delivers the events it made. */
+  wrote: boolean;
   /** Who is acting (recorded in events): the logged-in user, or system:<os user> for init. */
   actor(): string;
   /** The credential profile (--profile, COMPANYCTL_PROFILE, or "default"). */
@@ -59,7 +68,7 @@ export interface Context {
   close(): Promise<void>;
 }
 
-export function createContext(io: IO, env: Record<string, string | undefined>, globals: GlobalOptions, prompter?: Prompter): Context {
+export function createContext(io: IO, env: Record<string, string | undefined>, globals: GlobalOptions, prompter?: Prompter, argv: string[] = []): Context {
   const paths = resolvePaths(globals.config ? { ...env, COMPANYCTL_CONFIG: globals.config } : env);
   let config: Config | undefined;
   let location: StoreLocation | undefined;
@@ -71,6 +80,8 @@ export function createContext(io: IO, env: Record<string, string | undefined>, g
     now: () => new Date(),
     paths,
     globals,
+    argv,
+    wrote: false,
     prompter: prompter ?? terminalPrompter(io, io.stdinIsTTY && io.stderrIsTTY),
     actor: () => {
       const id = ctx.identity;
@@ -86,7 +97,7 @@ export function createContext(io: IO, env: Record<string, string | undefined>, g
       return location;
     },
     async store() {
-      storePromise ??= import('./infra/db/store.js').then((m) => m.openStore(ctx.storeLocation()));
+      storePromise ??= import('./infra/db/store.js').then(async (m) => trackWrites(ctx, await m.openStore(ctx.storeLocation())));
       return storePromise;
     },
     cache() {
@@ -109,6 +120,26 @@ export function createContext(io: IO, env: Record<string, string | undefined>, g
     },
   };
   return ctx;
+}
+
+/**
+ * Every transaction of this run stamps the events it inserted with this command line and role
+ * (for the audit log), and marks the run as one that wrote.
+ */
+function trackWrites(ctx: Context, store: Store): Store {
+  let command: string | undefined;
+  const transaction: Store['transaction'] = async (fn) => {
+    const { stampEvents } = await import('./infra/db/events-store.js');
+    command ??= `companyctl ${redactArgv(ctx.argv)}`.trim();
+    const out = await store.transaction(async (tx) => {
+      const r = await fn(tx);
+      await stampEvents(tx, command!, ctx.identity?.role ?? null);
+      return r;
+    });
+    ctx.wrote = true;
+    return out;
+  };
+  return { ...store, transaction };
 }
 
 function safeUserName(): string {
@@ -142,6 +173,30 @@ export async function identify(ctx: Context): Promise<Identity> {
 /** What the company service needs, from this run's context. */
 export function companyDeps(ctx: Context): CompanyDeps {
   return { store: () => ctx.store(), cache: ctx.cache(), cacheTtlSeconds: ctx.cacheTtlSeconds(), now: () => ctx.now(), actor: ctx.actor() };
+}
+
+/** What the events, audit and metrics services need, from this run's context. */
+export function eventsEnv(ctx: Context, extra: Partial<EventsEnv> = {}): EventsEnv {
+  let settings: ReturnType<EventsEnv['settings']> | undefined;
+  const cache = ctx.cache();
+  return {
+    store: () => ctx.store(),
+    now: () => ctx.now(),
+    stateDir: ctx.paths.stateDir,
+    settings: () => (settings ??= eventsSettings(ctx.config())),
+    cache,
+    cacheTtlSeconds: ctx.cacheTtlSeconds(),
+    cacheDir: cache ? `${cache.rootDir}/${ctx.storeLocation().key}` : undefined,
+    actor: ctx.actor(),
+    promFile: () => ctx.globals.metricsFile || ctx.config().metricsFile || `${ctx.paths.stateDir}/companyctl.prom`,
+    log: (entry) => appLog(ctx, entry),
+    ...extra,
+  };
+}
+
+/** A line in the JSON app log (secrets removed); best effort. */
+export function appLog(ctx: Pick<Context, 'paths' | 'argv'>, entry: AppLogEntry): void {
+  writeAppLog(ctx.paths.stateDir, { ...entry, message: redactText(entry.message), command: `companyctl ${redactArgv(ctx.argv)}`.trim() });
 }
 
 export interface TestContext extends Context {

@@ -52,6 +52,9 @@ export const ErrorCodes = {
   COMPANYCTL_ENRICH_BAD_RESPONSE: ExitCode.failure,
   COMPANYCTL_ENRICH_FAILED: ExitCode.failure,
   COMPANYCTL_WEBHOOK_DELIVERY_FAILED: ExitCode.failure,
+  COMPANYCTL_STATE_LOCKED: ExitCode.failure,
+  COMPANYCTL_AUDIT_BROKEN: ExitCode.failure,
+  COMPANYCTL_ALERTS_FIRING: ExitCode.failure,
   COMPANYCTL_CANCELLED: ExitCode.cancelled,
   COMPANYCTL_INTERNAL: ExitCode.failure,
 } as const;

@@ -13,6 +13,14 @@ export interface Config {
   sessionCacheSeconds?: number;
   /** The company-data API for `companyctl enrich`; checked in full by services/enrich-config.ts when used. */
   enrich?: Record<string, unknown>;
+  /** Event delivery (retries, backoff, dispatch after each command); checked by services/events-settings.ts. */
+  events?: Record<string, unknown>;
+  /** The audit log (rotation size); checked by services/events-settings.ts. */
+  audit?: Record<string, unknown>;
+  /** Alert thresholds for `companyctl stats --check`; checked by services/events-settings.ts. */
+  alerts?: Record<string, unknown>;
+  /** Where the Prometheus text file goes (default <state>/companyctl.prom). */
+  metricsFile?: string;
 }
 
 const KNOWN: Record<keyof Config, 'string' | 'number' | 'object'> = {
@@ -21,6 +29,10 @@ const KNOWN: Record<keyof Config, 'string' | 'number' | 'object'> = {
   sqliteCacheTtlSeconds: 'number',
   sessionCacheSeconds: 'number',
   enrich: 'object',
+  events: 'object',
+  audit: 'object',
+  alerts: 'object',
+  metricsFile: 'string',
 };
 
 export function loadConfig(file: string): Config {

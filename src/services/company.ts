@@ -39,7 +39,8 @@ function aliasKey(key: NaturalKey): string {
   }
 }
 
-function cacheKeysOf(...companies: (Company | undefined)[]): string[] {
+/** Every cache key a company is reachable under (id and natural keys). */
+export function companyCacheKeys(...companies: (Company | undefined)[]): string[] {
   const keys = new Set<string>();
   for (const c of companies) {
     if (!c) continue;
@@ -50,9 +51,13 @@ function cacheKeysOf(...companies: (Company | undefined)[]): string[] {
 }
 
 function fillCache(deps: CompanyDeps, c: Company): void {
-  if (!deps.cache || c.deletedAt) return;
-  deps.cache.set(idKey(c.id), c, deps.cacheTtlSeconds);
-  for (const k of keysOf(c)) deps.cache.set(aliasKey(k), { id: c.id }, deps.cacheTtlSeconds);
+  if (deps.cache) fillCompanyCache(deps.cache, deps.cacheTtlSeconds, c);
+}
+
+export function fillCompanyCache(cache: FileCache, ttlSeconds: number, c: Company): void {
+  if (c.deletedAt) return;
+  cache.set(idKey(c.id), c, ttlSeconds);
+  for (const k of keysOf(c)) cache.set(aliasKey(k), { id: c.id }, ttlSeconds);
 }
 
 // ---- reads ----
@@ -188,7 +193,13 @@ interface Written {
 
 type Writer = typeof import('../infra/db/company-write.js');
 
-async function write(deps: CompanyDeps, fn: (tx: StoreTx, now: string, w: Writer) => Promise<Written>): Promise<WriteResult & { before?: Company }> {
+/** What a write attempts, for the failure event when it rolls back. */
+interface Intent {
+  operation: 'company.created' | 'company.updated' | 'company.deleted' | 'company.restored';
+  key?: NaturalKey;
+}
+
+async function write(deps: CompanyDeps, intent: Intent, fn: (tx: StoreTx, now: string, w: Writer) => Promise<Written>): Promise<WriteResult & { before?: Company }> {
   const store = await deps.store();
   const w = await writer();
   let result: (Written & { eventId: number }) | undefined;
@@ -206,15 +217,43 @@ async function write(deps: CompanyDeps, fn: (tx: StoreTx, now: string, w: Writer
       return { ...r, eventId };
     });
   } catch (e) {
-    throw duplicateFromDriver(e);
+    const err = duplicateFromDriver(e);
+    await recordWriteFailure(deps, store, w, intent, err);
+    throw err;
   }
   // After commit: what we touched must not be served stale.
-  deps.cache?.delete(cacheKeysOf(result.company, result.before));
+  deps.cache?.delete(companyCacheKeys(result.company, result.before));
   return { company: result.company, before: result.before, eventId: result.eventId };
 }
 
+/**
+ * The transaction rolled back; its failure is recorded in a transaction of its own (so it
+ * reaches the audit log). Best effort: the caller's error is what the user sees.
+ */
+async function recordWriteFailure(deps: CompanyDeps, store: Store, w: Writer, intent: Intent, err: unknown): Promise<void> {
+  if (err === UNCHANGED) return;
+  const code = err instanceof CompanyctlError ? err.code : 'COMPANYCTL_INTERNAL';
+  // The store itself is what failed: there is nowhere to record it (the app log has it).
+  if (code === 'COMPANYCTL_STORE_BUSY' || code === 'COMPANYCTL_STORE_UNAVAILABLE') return;
+  const message = String((err as Error)?.message ?? err).split('\n')[0];
+  try {
+    await store.transaction(async (tx) => {
+      const now = deps.now().toISOString();
+      await w.insertOutboxEvent(tx, {
+        type: 'company.write_failed',
+        companyId: intent.key?.kind === 'id' ? intent.key.id : null,
+        actor: deps.actor,
+        payload: { operation: intent.operation, target: intent.key ? describeKey(intent.key) : null, error: { code, message } },
+        createdAt: now,
+      });
+    });
+  } catch {
+    // see above
+  }
+}
+
 export async function createCompany(deps: CompanyDeps, input: CompanyInput): Promise<WriteResult> {
-  return write(deps, async (tx, now, w) => {
+  return write(deps, { operation: 'company.created' }, async (tx, now, w) => {
     await assertKeysFree(tx, input);
     const id = await w.insertCompany(tx, input, now);
     const company = await repo.findCompany(tx.read, { kind: 'id', id });
@@ -252,7 +291,7 @@ export async function updateCompany(
   // zod is ~50 ms to load: only the update path needs it here, never a read.
   const { completeCompany } = await import('../domain/validate.js');
   try {
-    const r = await write(deps, async (tx, now, w) => {
+    const r = await write(deps, { operation: 'company.updated', key }, async (tx, now, w) => {
       const before = await loadForWrite(tx, key, opts.ifVersion);
       const next = completeCompany(patch, before);
       if (sameInput(before, next)) {
@@ -278,7 +317,7 @@ function sameInput(a: CompanyInput, b: CompanyInput): boolean {
 }
 
 export async function deleteCompany(deps: CompanyDeps, key: NaturalKey, opts: { hard?: boolean; ifVersion?: number } = {}): Promise<WriteResult & { hard: boolean }> {
-  const r = await write(deps, async (tx, now, w) => {
+  const r = await write(deps, { operation: 'company.deleted', key }, async (tx, now, w) => {
     const before = await loadForWrite(tx, key, opts.ifVersion, { deleted: opts.hard });
     if (opts.hard) {
       await w.hardDeleteCompany(tx, before.id, before.version);
@@ -292,7 +331,7 @@ export async function deleteCompany(deps: CompanyDeps, key: NaturalKey, opts: { 
 }
 
 export async function restoreCompany(deps: CompanyDeps, id: number): Promise<WriteResult> {
-  return write(deps, async (tx, now, w) => {
+  return write(deps, { operation: 'company.restored', key: { kind: 'id', id } }, async (tx, now, w) => {
     const before = await repo.findCompany(tx.read, { kind: 'id', id });
     if (!before) throw notFound({ kind: 'id', id });
     if (!before.deletedAt) {

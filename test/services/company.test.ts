@@ -101,7 +101,11 @@ for (const dialect of dialects) {
         }
       }
       expect(await count('company')).toBe(1);
-      expect(await events()).toHaveLength(1);
+      // Each refused write rolled back and left a failure event of its own.
+      const ev = await events();
+      expect(ev.map((e) => e.type)).toEqual(['company.created', 'company.write_failed', 'company.write_failed', 'company.write_failed']);
+      const payload = ev[1]!.payload;
+      expect((typeof payload === 'string' ? JSON.parse(payload) : payload).error).toMatchObject({ code: 'COMPANYCTL_DUPLICATE_KEY' });
     });
 
     it('gets by id and natural keys, then serves the cache without the store', async () => {
@@ -138,7 +142,7 @@ for (const dialect of dialects) {
       const same = await svc.updateCompany(deps, key, parseCompanyPatch({ employees: 5 }));
       expect(same).toMatchObject({ changed: false, company: { version: 2 } });
       const types = (await events()).map((e) => e.type);
-      expect(types).toEqual(['company.created', 'company.updated']);
+      expect(types).toEqual(['company.created', 'company.updated', 'company.write_failed']);
     });
 
     it('soft-deletes, frees the keys, and restores only while they are free', async () => {
@@ -150,7 +154,15 @@ for (const dialect of dialects) {
       const restored = await svc.restoreCompany(deps, company.id);
       expect(restored.company.deletedAt).toBeNull();
       expect(await codeOf(svc.restoreCompany(deps, company.id))).toBe('COMPANYCTL_NOT_DELETED');
-      expect((await events()).map((e) => e.type)).toEqual(['company.created', 'company.deleted', 'company.created', 'company.deleted', 'company.restored']);
+      expect((await events()).map((e) => e.type)).toEqual([
+        'company.created',
+        'company.deleted',
+        'company.created',
+        'company.write_failed',
+        'company.deleted',
+        'company.restored',
+        'company.write_failed',
+      ]);
       expect(await count('company')).toBe(1);
     });
 

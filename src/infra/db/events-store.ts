@@ -1,0 +1,309 @@
+// The outbox as a queue: fan-out of new events into one delivery row per handler, claims with a
+// lease (FOR UPDATE SKIP LOCKED on PostgreSQL, so several hosts drain together), acks, retries,
+// and the derived company counts. Portable SQL with `?` placeholders, run inside StoreTx.
+import type { Dialect, Row, SqlReader, Store, StoreTx } from './store.js';
+
+export type DeliveryStatus = 'pending' | 'done' | 'failed' | 'dead';
+
+export interface OutboxEvent {
+  id: number;
+  type: string;
+  companyId: number | null;
+  actor: string;
+  role: string | null;
+  command: string | null;
+  payload: Record<string, unknown>;
+  createdAt: string;
+}
+
+export interface ClaimedDelivery {
+  event: OutboxEvent;
+  handler: string;
+  /** 1 on the first try; more means an earlier try failed or was cut short. */
+  attempt: number;
+}
+
+export interface DeliveryRow {
+  eventId: number;
+  type: string;
+  companyId: number | null;
+  actor: string;
+  createdAt: string;
+  /** null while the event is not yet fanned out to its handlers. */
+  handler: string | null;
+  status: DeliveryStatus;
+  attempts: number;
+  nextAttemptAt: string | null;
+  lastError: string | null;
+}
+
+export interface DeliveryCounts {
+  pending: number;
+  failed: number;
+  dead: number;
+  done: number;
+}
+
+async function exec(tx: StoreTx, sql: string, params: unknown[] = []): Promise<number> {
+  const r = (await tx.em.getConnection().execute(sql, params, 'run', tx.em.getTransactionContext())) as { affectedRows?: number; changes?: number; rowCount?: number };
+  return Number(r?.affectedRows ?? r?.changes ?? r?.rowCount ?? 0);
+}
+
+const skipLocked = (d: Dialect) => (d === 'postgresql' ? ' for update skip locked' : '');
+const marks = (n: number) => Array.from({ length: n }, () => '?').join(', ');
+
+export function iso(v: unknown): string {
+  if (v instanceof Date) return v.toISOString();
+  return String(v);
+}
+
+const isoOrNull = (v: unknown) => (v === null || v === undefined ? null : iso(v));
+
+function toEvent(r: Row): OutboxEvent {
+  return {
+    id: Number(r.id),
+    type: String(r.type),
+    companyId: r.company_id === null || r.company_id === undefined ? null : Number(r.company_id),
+    actor: String(r.actor),
+    role: (r.role as string | null) ?? null,
+    command: (r.command as string | null) || null,
+    payload: (typeof r.payload === 'string' ? JSON.parse(r.payload) : r.payload) as Record<string, unknown>,
+    createdAt: iso(r.created_at),
+  };
+}
+
+/** Stamp the events this transaction inserted with the command line and role that made them. */
+export async function stampEvents(tx: StoreTx, command: string, role: string | null): Promise<void> {
+  await exec(tx, 'update outbox_event set command = ?, role = ? where command is null', [command, role]);
+}
+
+/** Turn up to `limit` new outbox events into one pending delivery per handler. */
+export async function fanOut(store: Store, handlers: string[], now: string, limit: number): Promise<number> {
+  if (handlers.length === 0) return 0;
+  return store.transaction(async (tx) => {
+    const ids = (await tx.read.all<{ id: unknown }>(`select id from outbox_event where status = 'pending' order by id limit ?${skipLocked(tx.dialect)}`, [limit])).map((r) => Number(r.id));
+    if (ids.length === 0) return 0;
+    const rows: unknown[] = [];
+    for (const id of ids) for (const h of handlers) rows.push(id, h, 'pending', 0, now, now);
+    const perRow = '(?, ?, ?, ?, ?, ?)';
+    await exec(
+      tx,
+      `insert into event_delivery (event_id, handler, status, attempts, next_attempt_at, updated_at) values ${Array.from({ length: ids.length * handlers.length }, () => perRow).join(', ')} on conflict do nothing`,
+      rows,
+    );
+    await exec(tx, `update outbox_event set status = 'dispatched' where id in (${marks(ids.length)})`, ids);
+    return ids.length;
+  });
+}
+
+/** Claim due deliveries (oldest event first) for `leaseUntil`, counting the attempt. */
+export async function claimDeliveries(store: Store, now: string, leaseUntil: string, limit: number, only?: { eventIds?: number[] }): Promise<ClaimedDelivery[]> {
+  return store.transaction(async (tx) => {
+    const filter = only?.eventIds?.length ? ` and event_id in (${marks(only.eventIds.length)})` : '';
+    const due = await tx.read.all<{ event_id: unknown; handler: string; attempts: unknown }>(
+      `select event_id, handler, attempts from event_delivery
+       where status in ('pending', 'failed') and next_attempt_at <= ? and (locked_until is null or locked_until <= ?)${filter}
+       order by event_id, handler limit ?${skipLocked(tx.dialect)}`,
+      [now, now, ...(only?.eventIds ?? []), limit],
+    );
+    if (due.length === 0) return [];
+    const byHandler = new Map<string, number[]>();
+    for (const d of due) byHandler.set(d.handler, [...(byHandler.get(d.handler) ?? []), Number(d.event_id)]);
+    for (const [handler, ids] of byHandler) {
+      await exec(tx, `update event_delivery set locked_until = ?, attempts = attempts + 1, updated_at = ? where handler = ? and event_id in (${marks(ids.length)})`, [
+        leaseUntil,
+        now,
+        handler,
+        ...ids,
+      ]);
+    }
+    const eventIds = [...new Set(due.map((d) => Number(d.event_id)))];
+    const events = new Map(
+      (await tx.read.all(`select id, type, company_id, actor, role, command, payload, created_at from outbox_event where id in (${marks(eventIds.length)})`, eventIds)).map((r) => {
+        const e = toEvent(r);
+        return [e.id, e] as const;
+      }),
+    );
+    return due.map((d) => ({ event: events.get(Number(d.event_id))!, handler: d.handler, attempt: Number(d.attempts) + 1 }));
+  });
+}
+
+export interface Outcome {
+  eventId: number;
+  handler: string;
+  /** Set when the attempt failed. */
+  error?: string;
+  /** For a failure: 'dead' after the last attempt, else when to try again. */
+  dead?: boolean;
+  nextAttemptAt?: string;
+}
+
+export async function recordOutcomes(store: Store, outcomes: Outcome[], now: string): Promise<void> {
+  if (outcomes.length === 0) return;
+  await store.transaction(async (tx) => {
+    const done = new Map<string, number[]>();
+    for (const o of outcomes) if (!o.error) done.set(o.handler, [...(done.get(o.handler) ?? []), o.eventId]);
+    for (const [handler, ids] of done) {
+      await exec(
+        tx,
+        `update event_delivery set status = 'done', locked_until = null, last_error = null, updated_at = ? where handler = ? and event_id in (${marks(ids.length)})`,
+        [now, handler, ...ids],
+      );
+    }
+    for (const o of outcomes) {
+      if (!o.error) continue;
+      await exec(tx, `update event_delivery set status = ?, next_attempt_at = ?, locked_until = null, last_error = ?, updated_at = ? where handler = ? and event_id = ?`, [
+        o.dead ? 'dead' : 'failed',
+        o.nextAttemptAt ?? now,
+        o.error.slice(0, 2000),
+        now,
+        o.handler,
+        o.eventId,
+      ]);
+    }
+  });
+}
+
+/** Inside a handler's own transaction: which of `ids` are not yet done, now marked done. */
+export async function takeUndone(tx: StoreTx, handler: string, ids: number[], now: string): Promise<number[]> {
+  if (ids.length === 0) return [];
+  const undone = (
+    await tx.read.all<{ event_id: unknown }>(
+      `select event_id from event_delivery where handler = ? and status <> 'done' and event_id in (${marks(ids.length)})${tx.dialect === 'postgresql' ? ' for update' : ''}`,
+      [handler, ...ids],
+    )
+  ).map((r) => Number(r.event_id));
+  if (undone.length > 0) {
+    await exec(tx, `update event_delivery set status = 'done', locked_until = null, last_error = null, updated_at = ? where handler = ? and event_id in (${marks(undone.length)})`, [
+      now,
+      handler,
+      ...undone,
+    ]);
+  }
+  return undone;
+}
+
+export async function deliveryCounts(read: SqlReader): Promise<DeliveryCounts> {
+  const c: DeliveryCounts = { pending: 0, failed: 0, dead: 0, done: 0 };
+  for (const r of await read.all<{ status: DeliveryStatus; n: unknown }>('select status, count(*) as n from event_delivery group by status')) c[r.status] = Number(r.n);
+  // Events not yet fanned out count once each as pending.
+  c.pending += Number((await read.all<{ n: unknown }>(`select count(*) as n from outbox_event where status = 'pending'`))[0]?.n ?? 0);
+  return c;
+}
+
+export interface DeliveryFilter {
+  status?: DeliveryStatus;
+  eventId?: number;
+  limit?: number;
+}
+
+/** Deliveries newest event first; undispatched events appear with handler null, status pending. */
+export async function listDeliveries(read: SqlReader, f: DeliveryFilter): Promise<DeliveryRow[]> {
+  const limit = f.limit ?? 50;
+  const out: DeliveryRow[] = [];
+  if (!f.status || f.status === 'pending') {
+    const params: unknown[] = [];
+    let where = `status = 'pending'`;
+    if (f.eventId !== undefined) (where += ' and id = ?'), params.push(f.eventId);
+    for (const r of await read.all(`select id, type, company_id, actor, created_at from outbox_event where ${where} order by id desc limit ?`, [...params, limit])) {
+      out.push({
+        eventId: Number(r.id),
+        type: String(r.type),
+        companyId: r.company_id === null ? null : Number(r.company_id),
+        actor: String(r.actor),
+        createdAt: iso(r.created_at),
+        handler: null,
+        status: 'pending',
+        attempts: 0,
+        nextAttemptAt: null,
+        lastError: null,
+      });
+    }
+  }
+  const params: unknown[] = [];
+  const conds: string[] = [];
+  if (f.status) conds.push('d.status = ?'), params.push(f.status);
+  if (f.eventId !== undefined) conds.push('d.event_id = ?'), params.push(f.eventId);
+  const rows = await read.all(
+    `select d.event_id, d.handler, d.status, d.attempts, d.next_attempt_at, d.last_error, o.type, o.company_id, o.actor, o.created_at
+     from event_delivery d join outbox_event o on o.id = d.event_id
+     ${conds.length ? `where ${conds.join(' and ')}` : ''}
+     order by d.event_id desc, d.handler limit ?`,
+    [...params, limit],
+  );
+  for (const r of rows) {
+    out.push({
+      eventId: Number(r.event_id),
+      type: String(r.type),
+      companyId: r.company_id === null ? null : Number(r.company_id),
+      actor: String(r.actor),
+      createdAt: iso(r.created_at),
+      handler: String(r.handler),
+      status: r.status as DeliveryStatus,
+      attempts: Number(r.attempts),
+      nextAttemptAt: r.status === 'done' || r.status === 'dead' ? null : isoOrNull(r.next_attempt_at),
+      lastError: (r.last_error as string | null) ?? null,
+    });
+  }
+  out.sort((a, b) => b.eventId - a.eventId || String(a.handler).localeCompare(String(b.handler)));
+  return out.slice(0, limit);
+}
+
+export async function eventExists(read: SqlReader, id: number): Promise<boolean> {
+  return (await read.all('select id from outbox_event where id = ?', [id])).length > 0;
+}
+
+/** Dead (and waiting) deliveries back to pending, due now, with a fresh attempt count. */
+export async function retryDeliveries(store: Store, target: { eventId: number } | { allDead: true }, now: string): Promise<number> {
+  return store.transaction(async (tx) =>
+    'eventId' in target
+      ? exec(
+          tx,
+          `update event_delivery set status = 'pending', attempts = 0, next_attempt_at = ?, locked_until = null, updated_at = ? where event_id = ? and status in ('dead', 'failed')`,
+          [now, now, target.eventId],
+        )
+      : exec(tx, `update event_delivery set status = 'pending', attempts = 0, next_attempt_at = ?, locked_until = null, updated_at = ? where status = 'dead'`, [now, now]),
+  );
+}
+
+// ---- derived counts (company_stat) ----
+
+export type StatDimension = 'country' | 'industry' | 'status';
+export const STAT_DIMENSIONS: StatDimension[] = ['country', 'industry', 'status'];
+
+export async function statsAsOf(read: SqlReader): Promise<number> {
+  const r = await read.all<{ value: string }>(`select value from store_meta where key = 'company_stat_as_of_event'`);
+  return Number(r[0]?.value ?? 0);
+}
+
+export async function applyStatDeltas(tx: StoreTx, deltas: Map<string, number>): Promise<void> {
+  for (const [key, delta] of deltas) {
+    if (delta === 0) continue;
+    const [dimension, value] = key.split('\t') as [string, string];
+    await exec(tx, 'insert into company_stat (dimension, value, count) values (?, ?, ?) on conflict (dimension, value) do update set count = company_stat.count + excluded.count', [
+      dimension,
+      value,
+      delta,
+    ]);
+  }
+}
+
+/** Count from scratch (after imports, which change many rows with one event). */
+export async function recountStats(tx: StoreTx): Promise<void> {
+  await exec(tx, 'delete from company_stat');
+  for (const d of STAT_DIMENSIONS) {
+    await exec(tx, `insert into company_stat (dimension, value, count) select '${d}', coalesce(${d}, ''), count(*) from company where deleted_at is null group by coalesce(${d}, '')`);
+  }
+  const max = Number((await tx.read.all<{ n: unknown }>('select coalesce(max(id), 0) as n from outbox_event'))[0]?.n ?? 0);
+  await exec(tx, `insert into store_meta (key, value) values ('company_stat_as_of_event', ?) on conflict (key) do update set value = excluded.value`, [String(max)]);
+}
+
+export async function readStats(read: SqlReader): Promise<Record<StatDimension, { value: string; count: number }[]>> {
+  const out: Record<StatDimension, { value: string; count: number }[]> = { country: [], industry: [], status: [] };
+  for (const r of await read.all<{ dimension: StatDimension; value: string; count: unknown }>(
+    'select dimension, value, count from company_stat where count > 0 order by dimension, count desc, value',
+  )) {
+    out[r.dimension]?.push({ value: String(r.value).trim(), count: Number(r.count) });
+  }
+  return out;
+}

@@ -1,0 +1,112 @@
+// The event handlers: the audit-log writer, the derived counts in the store, the file cache
+// (invalidate, or rebuild with --warm) and the metrics. Each is idempotent by event id.
+import type { Company } from '../domain/company.js';
+import type { AuditLog } from '../infra/audit-log.js';
+import type { FileCache } from '../infra/cache.js';
+import type { ClaimedDelivery } from '../infra/db/events-store.js';
+import type { Store } from '../infra/db/store.js';
+import { auditEntriesFor } from './audit.js';
+import type { EventHandler } from './dispatch.js';
+import type { MetricsState } from './metrics.js';
+
+const eventsStore = () => import('../infra/db/events-store.js');
+
+/** Audit: one append (one lock, one fdatasync) per batch. A redelivered event already in the log is skipped. */
+export function auditHandler(log: AuditLog): EventHandler {
+  return {
+    name: 'audit',
+    async handle(batch) {
+      const retried = batch.filter((d) => d.attempt > 1).map((d) => d.event.id);
+      const already = retried.length ? log.written(retried) : new Set<number>();
+      log.append(batch.filter((d) => !already.has(d.event.id)).flatMap((d) => auditEntriesFor(d.event)));
+    },
+  };
+}
+
+type Obj = Record<string, unknown>;
+const isLive = (c: unknown): c is Obj => typeof c === 'object' && c !== null && !(c as Obj).deletedAt;
+
+/**
+ * Derived counts (live companies per country, industry and status). Applied in one transaction
+ * together with marking the deliveries done, so each event counts exactly once. Imports change
+ * many rows under one event: those trigger a recount.
+ */
+export function derivedHandler(store: () => Promise<Store>, now: () => Date): EventHandler {
+  return {
+    name: 'derived',
+    async handle(batch) {
+      const es = await eventsStore();
+      const s = await store();
+      await s.transaction(async (tx) => {
+        const undone = new Set(await es.takeUndone(tx, 'derived', batch.map((d) => d.event.id), now().toISOString()));
+        const asOf = await es.statsAsOf(tx.read);
+        const todo = batch.filter((d) => undone.has(d.event.id) && d.event.id > asOf).map((d) => d.event);
+        if (todo.some((e) => e.type.startsWith('import.') && e.type !== 'import.chunk_failed')) return es.recountStats(tx);
+        const deltas = new Map<string, number>();
+        const add = (c: Obj, by: number) => {
+          for (const d of es.STAT_DIMENSIONS) {
+            const key = `${d}\t${String(c[d] ?? '')}`;
+            deltas.set(key, (deltas.get(key) ?? 0) + by);
+          }
+        };
+        for (const e of todo) {
+          if (!e.type.startsWith('company.')) continue;
+          const { before, after } = e.payload;
+          if (isLive(before)) add(before, -1);
+          if (isLive(after)) add(after, +1);
+        }
+        await es.applyStatDeltas(tx, deltas);
+      });
+    },
+  };
+}
+
+export interface CacheHandlerDeps {
+  store: () => Promise<Store>;
+  cache?: FileCache;
+  /** Re-read and re-cache a written company (cache rebuild), not just drop its entries. */
+  warm: boolean;
+  ttlSeconds: number;
+}
+
+/**
+ * Cache: drop the entries a company event touched (again: a crash between commit and the
+ * writer's own invalidation would otherwise leave them), and with warm, cache the current row.
+ */
+export function cacheHandler(deps: CacheHandlerDeps): EventHandler {
+  return {
+    name: 'cache',
+    async handle(batch) {
+      const cache = deps.cache;
+      if (!cache) return;
+      const { companyCacheKeys, fillCompanyCache } = await import('./company.js');
+      const ids = new Set<number>();
+      for (const d of batch) {
+        const { before, after } = d.event.payload as { before?: Company | null; after?: Company | null };
+        if (!d.event.type.startsWith('company.')) continue;
+        cache.delete(companyCacheKeys(before ?? undefined, after ?? undefined));
+        if (d.event.companyId !== null) ids.add(d.event.companyId);
+      }
+      if (!deps.warm || ids.size === 0) return;
+      const repo = await import('../infra/db/company-read.js');
+      const s = await deps.store();
+      for (const id of ids) {
+        const c = await repo.findCompany(s.read, { kind: 'id', id });
+        if (c && !c.deletedAt) fillCompanyCache(cache, deps.ttlSeconds, c);
+      }
+    },
+  };
+}
+
+/** Metrics: import summaries and event counts into the state file (skips ids already counted). */
+export function metricsHandler(update: (mutate: (s: MetricsState) => void) => Promise<unknown>): EventHandler {
+  return {
+    name: 'metrics',
+    async handle(batch: ClaimedDelivery[]) {
+      const { recordEvent } = await import('./metrics.js');
+      await update((s) => {
+        for (const d of batch) recordEvent(s, d.event);
+      });
+    },
+  };
+}

@@ -1,0 +1,15 @@
+// The hook for outbound webhooks. The external-API work fills this in: return a handler named
+// "webhook" when at least one webhook is configured, and every new event then gets a "webhook"
+// delivery with the dispatcher's retries, backoff and dead-lettering. Undefined: no delivery
+// rows are made for it.
+import type { Store } from '../infra/db/store.js';
+import type { EventHandler } from './dispatch.js';
+
+export interface WebhookHookDeps {
+  store: () => Promise<Store>;
+  now: () => Date;
+}
+
+export async function webhookHandler(_deps: WebhookHookDeps): Promise<EventHandler | undefined> {
+  return undefined;
+}

@@ -1,0 +1,197 @@
+// Events as the CLI runs them: which handlers exist, what happens after a command that wrote
+// (deliver what is due, count, check alerts), the metrics every command records, and the
+// use cases behind `companyctl events list|retry|drain`. Takes ports, never a Context.
+import type { AuditLog } from '../infra/audit-log.js';
+import type { FileCache } from '../infra/cache.js';
+import type { DeliveryCounts, DeliveryFilter, DeliveryRow } from '../infra/db/events-store.js';
+import type { Store } from '../infra/db/store.js';
+import { CompanyctlError } from '../errors.js';
+import { DEFAULT_DISPATCH, type DispatchDeps, type DispatchReport, type EventHandler } from './dispatch.js';
+import type { EventsSettings } from './events-settings.js';
+import type { Alert, MetricsState } from './metrics.js';
+
+export interface EventsEnv {
+  store: () => Promise<Store>;
+  now: () => Date;
+  stateDir: string;
+  /** Settings from the config file; a function, so a broken config fails only where it is used. */
+  settings: () => EventsSettings;
+  cache?: FileCache;
+  cacheTtlSeconds: number;
+  /** The cache folder of this store, for the hit and miss counters. */
+  cacheDir?: string;
+  actor: string;
+  promFile: () => string;
+  log: (entry: { level: 'info' | 'warn' | 'error'; code: string; message: string; [k: string]: unknown }) => void;
+  /** Extra handlers (tests): added to the standard ones. */
+  extraHandlers?: EventHandler[];
+}
+
+export async function openAuditLog(env: Pick<EventsEnv, 'stateDir' | 'settings'>): Promise<AuditLog> {
+  const { AuditLog } = await import('../infra/audit-log.js');
+  return new AuditLog(env.stateDir, env.settings().auditMaxBytes);
+}
+
+export async function handlersFor(env: EventsEnv, opts: { warm?: boolean } = {}): Promise<EventHandler[]> {
+  const h = await import('./events-handlers.js');
+  const { webhookHandler } = await import('./events-webhook.js');
+  const settings = env.settings();
+  const webhook = await webhookHandler({ store: env.store, now: env.now });
+  return [
+    h.auditHandler(await openAuditLog(env)),
+    h.derivedHandler(env.store, env.now),
+    h.cacheHandler({ store: env.store, cache: env.cache, warm: opts.warm ?? settings.warmCache, ttlSeconds: env.cacheTtlSeconds }),
+    h.metricsHandler((mutate) => persistMetrics(env, mutate)),
+    ...(webhook ? [webhook] : []),
+    ...(env.extraHandlers ?? []),
+  ];
+}
+
+export async function dispatchDepsFor(env: EventsEnv, opts: { warm?: boolean } = {}): Promise<DispatchDeps> {
+  return { store: env.store, now: env.now, handlers: await handlersFor(env, opts), settings: env.settings().dispatch ?? DEFAULT_DISPATCH };
+}
+
+// ---- metrics ----
+
+function cacheCounters(env: EventsEnv): { hits: number; misses: number } | undefined {
+  if (!env.cacheDir) return undefined;
+  // FileCache keeps one byte per hit or miss in these files (see infra/cache.ts).
+  return { hits: fileSize(`${env.cacheDir}/hits.count`), misses: fileSize(`${env.cacheDir}/misses.count`) };
+}
+
+let fs: typeof import('node:fs') | undefined;
+function fileSize(file: string): number {
+  try {
+    return fs!.statSync(file).size;
+  } catch {
+    return 0;
+  }
+}
+
+/** Change the metrics state and rewrite the Prometheus text file. */
+export async function persistMetrics(env: EventsEnv, mutate: (s: MetricsState) => void): Promise<MetricsState> {
+  fs ??= await import('node:fs');
+  const mf = await import('../infra/metrics-file.js');
+  const m = await import('./metrics.js');
+  return mf.updateState(
+    env.stateDir,
+    m.emptyMetrics,
+    (s) => {
+      m.normaliseMetrics(s);
+      mutate(s);
+      s.updatedAt = env.now().toISOString();
+    },
+    (s) => mf.writeAtomic(env.promFile(), mf.renderPrometheus(m.metricFamilies(s, cacheCounters(env), env.now()))),
+  );
+}
+
+export async function readMetrics(env: Pick<EventsEnv, 'stateDir'>): Promise<MetricsState> {
+  const mf = await import('../infra/metrics-file.js');
+  const m = await import('./metrics.js');
+  return m.normaliseMetrics(mf.readState(env.stateDir, m.emptyMetrics));
+}
+
+/** Every command: its name, exit code and wall time. */
+export async function recordCommand(env: EventsEnv, command: string, exitCode: number, seconds: number): Promise<void> {
+  const { recordCommand: record } = await import('./metrics.js');
+  await persistMetrics(env, (s) => record(s, command, exitCode, seconds));
+}
+
+/** Count deliveries in the store, record a dispatch's outcome, and evaluate the alerts. */
+export async function refreshAndCheck(env: EventsEnv, report?: DispatchReport): Promise<{ counts: DeliveryCounts; alerts: Alert[]; raised: Alert[] }> {
+  const { deliveryCounts } = await import('../infra/db/events-store.js');
+  const m = await import('./metrics.js');
+  const store = await env.store();
+  const counts = await deliveryCounts(store.read);
+  const now = env.now();
+  let alerts: Alert[] = [];
+  let raised: Alert[] = [];
+  await persistMetrics(env, (s) => {
+    Object.assign(s.events, { pending: counts.pending, failed: counts.failed, dead: counts.dead, countedAt: now.toISOString() });
+    if (report) {
+      for (const [h, r] of Object.entries(report.byHandler)) s.events.delivered[h] = (s.events.delivered[h] ?? 0) + r.delivered;
+      s.events.failedAttempts += report.failed + report.dead;
+      s.events.deadLettered += report.dead;
+    }
+    alerts = m.evaluateAlerts(s, env.settings().alerts, now);
+    raised = m.updateFiring(s, alerts, now);
+  });
+  if (raised.length > 0) await raiseAlerts(env, raised);
+  return { counts, alerts, raised };
+}
+
+/** An `alert.raised` event per newly firing alert (audit log, webhooks). */
+async function raiseAlerts(env: EventsEnv, alerts: Alert[]): Promise<void> {
+  const { insertOutboxEvent } = await import('../infra/db/company-write.js');
+  const store = await env.store();
+  await store.transaction(async (tx) => {
+    for (const a of alerts) {
+      await insertOutboxEvent(tx, {
+        type: 'alert.raised',
+        companyId: null,
+        actor: env.actor,
+        payload: { alert: a.name, value: a.value, threshold: a.threshold, message: a.message },
+        createdAt: env.now().toISOString(),
+      });
+    }
+  });
+  for (const a of alerts) env.log({ level: 'warn', code: 'COMPANYCTL_ALERT', message: a.message, alert: a.name });
+}
+
+function logReport(env: EventsEnv, report: DispatchReport): void {
+  for (const e of report.errors.slice(0, 20)) {
+    env.log({ level: 'warn', code: 'COMPANYCTL_EVENT_DELIVERY_FAILED', message: `event ${e.eventId} to ${e.handler}: ${e.error}`, eventId: e.eventId, handler: e.handler });
+  }
+}
+
+/**
+ * After a command that wrote: deliver what is due (bounded, so one command never inherits a
+ * long backlog), then count and check alerts. Never throws: the command already succeeded or
+ * failed on its own; problems go to the app log and a notice.
+ */
+export async function afterWrite(env: EventsEnv, notice: (m: string) => void): Promise<DispatchReport | undefined> {
+  try {
+    const settings = env.settings();
+    if (!settings.dispatchAfterCommand) return undefined;
+    const { dispatchDue, mergeReports } = await import('./dispatch.js');
+    const deps = await dispatchDepsFor(env);
+    const deadline = Date.now() + 10_000;
+    let report = await dispatchDue(deps, { maxDeliveries: settings.afterCommandLimit, deadline });
+    const { raised } = await refreshAndCheck(env, report);
+    if (raised.length > 0) report = mergeReports(report, await dispatchDue(deps, { maxDeliveries: 100, deadline }));
+    logReport(env, report);
+    if (report.dead > 0) notice(`warning: ${report.dead} event deliveries are dead; see "companyctl events list --dead"`);
+    return report;
+  } catch (e) {
+    const err = e as { code?: string; message?: string };
+    env.log({ level: 'error', code: err?.code ?? 'COMPANYCTL_INTERNAL', message: `event dispatch: ${String(err?.message ?? e)}` });
+    notice(`warning: events were not delivered (${String(err?.message ?? e).split('\n')[0]}); "companyctl events drain" will deliver them`);
+    return undefined;
+  }
+}
+
+// ---- events list | retry | drain ----
+
+export async function listEvents(env: EventsEnv, filter: DeliveryFilter): Promise<DeliveryRow[]> {
+  const { listDeliveries } = await import('../infra/db/events-store.js');
+  return listDeliveries((await env.store()).read, filter);
+}
+
+export async function retryEvents(env: EventsEnv, target: { eventId: number } | { allDead: true }): Promise<number> {
+  const es = await import('../infra/db/events-store.js');
+  const store = await env.store();
+  if ('eventId' in target && !(await es.eventExists(store.read, target.eventId))) {
+    throw new CompanyctlError('COMPANYCTL_NOT_FOUND', `no event with id ${target.eventId}`, { hint: 'list events with "companyctl events list"' });
+  }
+  return es.retryDeliveries(store, target, env.now().toISOString());
+}
+
+export async function drainEvents(env: EventsEnv, opts: { waitMs?: number; warm?: boolean } = {}) {
+  const { drain } = await import('./dispatch.js');
+  const report = await drain(await dispatchDepsFor(env, { warm: opts.warm }), { waitMs: opts.waitMs });
+  const { alerts, raised, counts } = await refreshAndCheck(env, report);
+  let remaining = counts;
+  if (raised.length > 0) remaining = (await drain(await dispatchDepsFor(env, { warm: opts.warm }))).remaining;
+  logReport(env, report);
+  return { ...report, remaining, alerts };
+}
