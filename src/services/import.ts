@@ -570,17 +570,12 @@ async function execute(
       })
       .catch(() => undefined);
     const s = await finish('failed', message).catch(() => summary('failed', null));
-    if (isCompanyctlError(failure) && failure.code !== 'COMPANYCTL_INTERNAL') {
-      throw new CompanyctlError(failure.code, failure.message, {
-        hint: failure.hint ?? `fix the cause and resume with "companyctl import resume ${job.id}"`,
-        field: failure.field,
-        data: { ...failure.data, summary: s },
-        cause: failure,
-      });
-    }
+    // Whatever stopped it (unreadable input, the store), the import failed: exit 1, with the cause's code in data.
+    const known = isCompanyctlError(failure) ? failure : undefined;
     throw new CompanyctlError('COMPANYCTL_IMPORT_FAILED', `import job ${job.id} failed after ${counts.rowsDone} rows: ${message}`, {
-      hint: `committed rows stay; resume with "companyctl import resume ${job.id}" once the cause is fixed`,
-      data: { summary: s },
+      hint: `${known?.hint ? `${known.hint}; then ` : ''}resume with "companyctl import resume ${job.id}" (committed rows stay)`,
+      field: known?.field,
+      data: { cause: known?.code ?? 'COMPANYCTL_INTERNAL', summary: s },
       cause: failure,
     });
   }

@@ -122,8 +122,9 @@ for (const dialect of dialects) {
     });
 
     it('refuses a non-UTF-8 file without --encoding, naming the flag, and writes nothing', async () => {
-      const e = await expectCode(runImport(deps(), opts('companies-windows1252.csv')), 'COMPANYCTL_INVALID_INPUT');
+      const e = await expectCode(runImport(deps(), opts('companies-windows1252.csv')), 'COMPANYCTL_IMPORT_FAILED');
       expect(e.field).toBe('--encoding');
+      expect(e.data).toMatchObject({ cause: 'COMPANYCTL_INVALID_INPUT' });
       expect(await count()).toBe(0);
     });
 
@@ -224,7 +225,9 @@ for (const dialect of dialects) {
       const s = await runImport(deps(), opts('mapped.csv', { mapping }));
       expect(s).toMatchObject({ inserted: 2, ignoredColumns: ['Bemerkung'], unknownColumns: [] });
       const clash = [...explicitMappings(['Firma=name', 'Webseite=name'])];
-      await expectCode(runImport(deps(), opts('mapped.csv', { mapping: clash })), 'COMPANYCTL_INVALID_INPUT');
+      const e = await expectCode(runImport(deps(), opts('mapped.csv', { mapping: clash })), 'COMPANYCTL_IMPORT_FAILED');
+      expect(e.data).toMatchObject({ cause: 'COMPANYCTL_INVALID_INPUT' });
+      expect(e.field).toBe('--map');
       expect(() => explicitMappings(['Firma=nom'])).toThrow(/not a company field/);
     });
 
