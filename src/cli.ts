@@ -32,6 +32,10 @@ import * as auditQuery from '../commands/audit/query.js';
 import * as auditVerify from '../commands/audit/verify.js';
 import * as auditStats from '../commands/audit/stats.js';
 import * as stats from '../commands/stats.js';
+import * as webhookAdd from '../commands/webhook/add.js';
+import * as webhookList from '../commands/webhook/list.js';
+import * as webhookRemove from '../commands/webhook/remove.js';
+import * as webhookTest from '../commands/webhook/test.js';
 import * as login from '../commands/login.js';
 import * as logout from '../commands/logout.js';
 import * as whoami from '../commands/whoami.js';
@@ -85,6 +89,10 @@ export const COMMAND_ROLES: Record<string, Role | 'none'> = {
   'audit verify': 'viewer', // integrity and a line count only, so a monitoring token can run it
   'audit stats': 'admin',
   stats: 'viewer',
+  'webhook add': 'admin',
+  'webhook list': 'admin',
+  'webhook remove': 'admin',
+  'webhook test': 'admin',
   'token create': 'admin',
   'token list': 'admin',
   'token revoke': 'admin',
@@ -174,6 +182,12 @@ export function buildProgram(run: Runner): Command {
   const enrich = enrichCmd.register(program, run);
   enrichSetKey.register(enrich, run);
   enrichList.register(enrich, run);
+
+  const webhook = program.command('webhook').description('outbound webhooks: signed event deliveries (admin)');
+  webhookAdd.register(webhook, run);
+  webhookList.register(webhook, run);
+  webhookRemove.register(webhook, run);
+  webhookTest.register(webhook, run);
 
   const events = program.command('events').description('the event queue: deliveries to the audit log, counts, cache and webhooks');
   eventsList.register(events, run);

@@ -9,6 +9,8 @@ export interface HttpRequest {
   url: string;
   headers?: Record<string, string>;
   body?: string;
+  /** 'manual': a 3xx is the answer (webhooks must not be re-posted elsewhere). Default 'follow'. */
+  redirect?: 'follow' | 'manual';
 }
 
 export interface HttpResponse {
@@ -125,7 +127,7 @@ async function attemptOnce(req: HttpRequest, opts: HttpOptions): Promise<Omit<Ht
   const timeout = AbortSignal.timeout(opts.timeoutMs);
   const signal = opts.signal ? AbortSignal.any([timeout, opts.signal]) : timeout;
   try {
-    const res = await fetch(req.url, { method: req.method ?? 'GET', headers: req.headers, body: req.body, signal, redirect: 'follow' });
+    const res = await fetch(req.url, { method: req.method ?? 'GET', headers: req.headers, body: req.body, signal, redirect: req.redirect ?? 'follow' });
     const body = await readBody(res, opts.maxBodyBytes ?? 10 * 1024 * 1024);
     return { status: res.status, headers: res.headers, body };
   } catch (e) {

@@ -10,6 +10,8 @@ export interface WebhookHookDeps {
   now: () => Date;
 }
 
-export async function webhookHandler(_deps: WebhookHookDeps): Promise<EventHandler | undefined> {
-  return undefined;
+export async function webhookHandler(deps: WebhookHookDeps): Promise<EventHandler | undefined> {
+  // Filled in by the webhooks work: signed POSTs per webhook, see services/webhook.ts.
+  const { webhookEventHandler } = await import('./webhook.js');
+  return webhookEventHandler(deps);
 }

@@ -42,20 +42,19 @@ const common = (ts: string, pk: string, json: string) => [
     url text not null,
     events ${json} not null,
     secret text not null,
-    max_attempts integer not null,
     description text,
     created_by text not null,
     created_at ${ts} not null
   )`,
-  // Per webhook and event: so a retry of an event re-sends only to the webhooks that missed it.
+  // Per webhook and event: a retry of an event (the dispatcher's "webhook" delivery) re-sends it
+  // only to the webhooks that missed it. Retries, backoff and dead letters are the dispatcher's.
   `create table webhook_delivery (
     webhook_id integer not null references webhook (id) on delete cascade,
     event_id bigint not null,
-    status text not null check (status in ('pending','delivered','dead')),
+    status text not null check (status in ('failed','delivered')),
     attempts integer not null default 0,
     last_status integer,
     last_error text,
-    next_attempt_at ${ts},
     updated_at ${ts} not null,
     primary key (webhook_id, event_id)
   )`,
