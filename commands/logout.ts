@@ -18,7 +18,7 @@ export async function logoutRun(ctx: Context): Promise<number> {
   const { CompanyctlError } = await import('../src/errors.js');
   const { writeJson } = await import('../src/io/output.js');
   const slot = credentialSlot(ctx.paths.configDir, ctx.profile(), ctx.storeLocation().key);
-  const stored = tokenFile.get(slot) ?? (await keychain.get(slot).catch(() => null));
+  const stored = tokenFile.get(slot, { allowInsecure: true }) ?? (await keychain.get(slot).catch(() => null));
   let revoked = false;
   if (stored) {
     try {

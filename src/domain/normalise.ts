@@ -13,6 +13,9 @@ const fail = (message: string): never => {
   throw new FieldProblem(message);
 };
 
+/** C0 and C1 control characters (after whitespace is collapsed): never stored, never printed raw. */
+export const CONTROL_CHARS = /[\u0000-\u001f\u007f-\u009f]/;
+
 /** Collapse inner whitespace and trim; '' stays ''. */
 export function cleanText(value: string): string {
   return value.replace(/\s+/g, ' ').trim();

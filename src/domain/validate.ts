@@ -11,6 +11,7 @@ const text = (max: number) =>
   z.string().transform((v, ctx) => {
     const s = n.cleanText(v);
     if (s.length > max) ctx.addIssue({ code: 'custom', message: `must be at most ${max} characters` });
+    if (n.CONTROL_CHARS.test(s)) ctx.addIssue({ code: 'custom', message: 'must not contain control characters' });
     return s === '' ? null : s;
   });
 

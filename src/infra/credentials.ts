@@ -18,6 +18,12 @@ export interface CredentialSlot {
 }
 
 export function credentialSlot(configDir: string, profile: string, storeKey: string): CredentialSlot {
+  // The profile becomes part of a file name and a keychain account: a plain name only.
+  if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/.test(profile)) {
+    throw new CompanyctlError('COMPANYCTL_USAGE', `--profile: ${JSON.stringify(profile)} must be 1-64 letters, digits, . _ - (starting with a letter or digit)`, {
+      field: '--profile',
+    });
+  }
   const account = `${profile}@${storeKey}`;
   return { account, file: join(configDir, 'credentials', `${account}.token`) };
 }
@@ -88,10 +94,11 @@ export const keychain = {
 };
 
 export const tokenFile = {
-  get(slot: CredentialSlot): string | null {
+  /** The stored token; a file others can read is refused unless `allowInsecure` (logout must still work). */
+  get(slot: CredentialSlot, opts: { allowInsecure?: boolean } = {}): string | null {
     if (!existsSync(slot.file)) return null;
     const mode = statSync(slot.file).mode & 0o777;
-    if (mode & 0o077) {
+    if (mode & 0o077 && !opts.allowInsecure) {
       throw new CompanyctlError('COMPANYCTL_AUTH_INSECURE_FILE', `refusing the token file ${slot.file}: others can read it (mode ${mode.toString(8)})`, {
         hint: `run "chmod 600 ${slot.file}", or log in again`,
       });
@@ -114,9 +121,9 @@ export const tokenFile = {
 export type TokenSource = 'environment' | 'keychain' | 'file';
 
 /**
- * The token to use: COMPANYCTL_TOKEN wins, then the keychain, then the opt-in file.
- * An unreachable keychain is skipped here (the file may still hold a token); a keychain
- * that hangs is an error, never a wait.
+ * The token to use: COMPANYCTL_TOKEN wins, then the opt-in file (a cheap stat; login keeps
+ * only one of file and keychain), then the keychain. An unreachable keychain is skipped
+ * (there is simply no token); a keychain that hangs is an error, never a wait.
  */
 export async function findToken(env: Record<string, string | undefined>, slot: CredentialSlot): Promise<{ token: string; source: TokenSource } | undefined> {
   const fromEnv = env.COMPANYCTL_TOKEN?.trim();

@@ -43,7 +43,8 @@ export function writeNdjson(ctx: Context, value: unknown): void {
 export function cell(v: unknown): string {
   if (v === null || v === undefined) return '';
   if (Array.isArray(v)) return v.map((x) => (typeof x === 'object' && x ? `${x.source}:${x.id}` : String(x))).join(';');
-  return String(v);
+  // Escape sequences in data must not drive the terminal.
+  return String(v).replace(/[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
 }
 
 /** Stable, tab-separated; tabs and newlines inside values become spaces. */

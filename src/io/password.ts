@@ -20,3 +20,14 @@ export async function readPassword(ctx: Context, opts: { fromStdin?: boolean; co
   }
   return pw;
 }
+
+/** Two secrets from stdin, one a line (e.g. the current and the new password). */
+export async function readTwoPasswordLines(ctx: Context, flag: string): Promise<[string, string]> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of ctx.io.stdin) chunks.push(Buffer.from(chunk as Buffer));
+  const lines = Buffer.concat(chunks).toString('utf8').replace(/\r?\n$/, '').split(/\r?\n/);
+  if (lines.length !== 2 || !lines[0] || !lines[1]) {
+    throw new CompanyctlError('COMPANYCTL_MISSING_FIELD', `${flag}: expected two lines on stdin, the current password then the new one`, { field: flag });
+  }
+  return [lines[0], lines[1]];
+}

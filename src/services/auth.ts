@@ -70,8 +70,9 @@ function needsRehash(phc: string): boolean {
   return !m || Number(m[1]) < ARGON2.memoryCost || Number(m[2]) < ARGON2.timeCost;
 }
 
-// A real hash of a random password, so an unknown user costs the same time as a known one.
-let dummyHash: Promise<string> | undefined;
+// A real argon2id hash (same parameters) of a random, discarded password: checking an unknown
+// user's password against it costs the same time as checking a real user's.
+const DUMMY_HASH = '$argon2id$v=19$m=19456,t=2,p=1$yHd4wNtycJjcyoJ1uCesaA$jcSJMyI7qR+PCk2oBoKgM4MvJ73OrosfFQDXclV4oJM';
 
 // ---- users ----
 
@@ -152,6 +153,7 @@ export async function setUserDisabled(deps: AuthDeps, username: string, disabled
   const revoked = await store.transaction(async (tx) => {
     const user = await findUser(tx.read, name);
     if (!user) throw noSuchUser(name);
+    if (disabled && user.role === 'admin' && !user.disabledAt) await assertAnotherAdmin(tx, user.id);
     const now = deps.now().toISOString();
     await exec(tx, `update app_user set disabled_at = ${disabled ? castTs(tx) : 'null'}, updated_at = ${castTs(tx)} where id = ?`, disabled ? [now, now, user.id] : [now, user.id]);
     return disabled ? revokeAllSessions(deps, tx, user.id, now) : [];
@@ -208,9 +210,9 @@ interface Keys {
 const KEYS_CACHE = 'auth.keys';
 const sessionCacheKey = (sid: string) => `auth.session.${sid}`;
 
-async function storeKeys(deps: AuthDeps): Promise<Keys> {
-  const cached = deps.cache?.get<Keys>(KEYS_CACHE);
-  if (cached) return cached;
+async function storeKeys(deps: AuthDeps, opts: { fresh?: boolean } = {}): Promise<Keys & { cached: boolean }> {
+  const cached = opts.fresh ? undefined : deps.cache?.get<Keys>(KEYS_CACHE);
+  if (cached) return { ...cached, cached: true };
   const store = await deps.store();
   const rows = await store.read.all<{ key: string; value: string }>(`select key, value from store_meta where key in ('store_id', 'jwt_public_key')`);
   const get = (k: string) => rows.find((r) => r.key === k)?.value;
@@ -218,7 +220,7 @@ async function storeKeys(deps: AuthDeps): Promise<Keys> {
   if (!keys.storeId || !keys.publicKey) throw new CompanyctlError('COMPANYCTL_SCHEMA_OUTDATED', 'this store has no signing key yet', { hint: 'run "companyctl db migrate"' });
   // Public material only: the store id and the public key are not secrets.
   deps.cache?.set(KEYS_CACHE, keys, 0);
-  return keys as Keys;
+  return { ...(keys as Keys), cached: false };
 }
 
 async function sign(tx: StoreTx, claims: { sub: string; sid: string; role: Role; aud: string; exp: Date; iat: Date }): Promise<string> {
@@ -269,18 +271,12 @@ export async function login(
 ): Promise<{ token: string; sessionId: string; expiresAt: string; username: string; role: Role }> {
   const name = username.trim().toLowerCase();
   const store = await deps.store();
-  const { LoginThrottleEntity } = await import('../infra/db/entities.js');
   const now = deps.now();
-  const nowIso = now.toISOString();
-  const throttle = (await store.read.all<Record<string, unknown>>('select locked_until from login_throttle where username = ?', [name]))[0];
-  const locked = !!throttle?.locked_until && isoOf(throttle.locked_until) > nowIso;
+  // Count this attempt first, atomically, so parallel guesses cannot slip past the limit.
+  const locked = await countAttempt(store, name, now);
   const user = locked ? undefined : await findUser(store.read, name);
-  dummyHash ??= hashPassword(randomUUID());
-  const ok = !locked && (await verifyPassword(user?.passwordHash ?? (await dummyHash), password)) && !!user && !user.disabledAt;
-  if (!ok) {
-    if (!locked) await recordFailure(store, LoginThrottleEntity, name, now);
-    throw GENERIC_FAILURE();
-  }
+  const ok = !locked && (await verifyPassword(user?.passwordHash ?? DUMMY_HASH, password)) && !!user && !user.disabledAt;
+  if (!ok) throw GENERIC_FAILURE();
   const newHash = needsRehash(user!.passwordHash) ? await hashPassword(password) : undefined;
   return store.transaction(async (tx) => {
     await exec(tx, 'delete from login_throttle where username = ?', [name]);
@@ -290,23 +286,40 @@ export async function login(
   });
 }
 
-async function recordFailure(store: Store, entity: unknown, name: string, now: Date): Promise<void> {
-  await store.transaction(async (tx) => {
-    const row = (await tx.read.all<Record<string, unknown>>('select failures, window_started_at from login_throttle where username = ?', [name]))[0];
-    const windowOpen = row && now.getTime() - Date.parse(isoOf(row.window_started_at)) < LOCKOUT.windowMs;
-    const failures = windowOpen ? Number(row.failures) + 1 : 1;
-    const lockedUntil = failures >= LOCKOUT.failures ? new Date(now.getTime() + LOCKOUT.lockMs).toISOString() : null;
-    const windowStart = windowOpen ? isoOf(row.window_started_at) : now.toISOString();
-    if (row) {
-      await exec(tx, `update login_throttle set failures = ?, window_started_at = ${castTs(tx)}, locked_until = ${castTs(tx)} where username = ?`, [
-        failures,
-        windowStart,
-        lockedUntil,
-        name,
-      ]);
-    } else {
-      await tx.em.insert(entity as never, { username: name, failures, windowStartedAt: windowStart, lockedUntil } as never);
+/** Check a user's current password, throttled like a login (for changing one's own password). */
+export async function confirmPassword(deps: AuthDeps, username: string, password: string): Promise<void> {
+  const name = username.trim().toLowerCase();
+  const store = await deps.store();
+  const locked = await countAttempt(store, name, deps.now());
+  const user = locked ? undefined : await findUser(store.read, name);
+  if (locked || !user || !(await verifyPassword(user.passwordHash, password))) {
+    throw new CompanyctlError('COMPANYCTL_AUTH_FAILED', 'the current password is wrong', { hint: GENERIC_FAILURE().hint });
+  }
+  await store.transaction((tx) => exec(tx, 'delete from login_throttle where username = ?', [name]));
+}
+
+/** Record one attempt for a typed name; true when the name is locked (this attempt is refused). */
+async function countAttempt(store: Store, name: string, now: Date): Promise<boolean> {
+  const nowIso = now.toISOString();
+  const windowOpenSince = new Date(now.getTime() - LOCKOUT.windowMs).toISOString();
+  return store.transaction(async (tx) => {
+    const ts = castTs(tx);
+    const rows = await tx.read.all<Record<string, unknown>>(
+      `insert into login_throttle (username, failures, window_started_at, locked_until) values (?, 1, ${ts}, null)
+       on conflict (username) do update set
+         failures = case when login_throttle.window_started_at > ${ts} then login_throttle.failures + 1 else 1 end,
+         window_started_at = case when login_throttle.window_started_at > ${ts} then login_throttle.window_started_at else excluded.window_started_at end
+       returning failures, locked_until`,
+      [name, nowIso, windowOpenSince, windowOpenSince],
+    );
+    const row = rows[0]!;
+    if (row.locked_until != null && isoOf(row.locked_until) > nowIso) return true;
+    // Attempts, not failures, are counted (a success deletes the row): more than the limit locks.
+    if (Number(row.failures) > LOCKOUT.failures) {
+      await exec(tx, `update login_throttle set locked_until = ${ts} where username = ?`, [new Date(now.getTime() + LOCKOUT.lockMs).toISOString(), name]);
+      return true;
     }
+    return false;
   });
 }
 
@@ -322,8 +335,18 @@ export async function createApiToken(
   if (!atLeast(creator.role, opts.role)) {
     throw new CompanyctlError('COMPANYCTL_AUTH_FORBIDDEN', `a ${creator.role} cannot create a token with role ${opts.role}`);
   }
+  // A token minting tokens would outlive its own revocation: only a login session may.
+  if (creator.kind === 'token') {
+    throw new CompanyctlError('COMPANYCTL_AUTH_FORBIDDEN', 'API tokens cannot create API tokens', { hint: 'log in ("companyctl login") to create one' });
+  }
   const store = await deps.store();
   return store.transaction(async (tx) => {
+    // An expired token's name is free again (it is marked revoked, so the unique index allows it).
+    await exec(tx, `update auth_session set revoked_at = ${castTs(tx)} where kind = 'token' and name = ? and revoked_at is null and expires_at <= ${castTs(tx)}`, [
+      deps.now().toISOString(),
+      name,
+      deps.now().toISOString(),
+    ]);
     const clash = await tx.read.all(`select id from auth_session where kind = 'token' and name = ? and revoked_at is null`, [name]);
     if (clash.length > 0) {
       throw new CompanyctlError('COMPANYCTL_USAGE', `a live token named ${name} exists`, { field: '--name', hint: `revoke it first: "companyctl token revoke ${name}"` });
@@ -371,9 +394,9 @@ export async function listTokens(deps: AuthDeps, opts: { all?: boolean } = {}): 
 
 export async function revokeToken(deps: AuthDeps, nameOrId: string): Promise<TokenRow> {
   const store = await deps.store();
-  const live = (await listTokens(deps)).filter((t) => t.name === nameOrId || t.id === nameOrId);
-  const t = live[0];
-  if (!t) throw new CompanyctlError('COMPANYCTL_NOT_FOUND', `no live token ${nameOrId}`, { hint: 'list tokens with "companyctl token list"' });
+  const candidates = (await listTokens(deps, { all: true })).filter((t) => t.state !== 'revoked' && (t.name === nameOrId || t.id === nameOrId));
+  const t = candidates[0];
+  if (!t) throw new CompanyctlError('COMPANYCTL_NOT_FOUND', `no live or expired token ${nameOrId}`, { hint: 'list tokens with "companyctl token list --all"' });
   await revokeSession(deps, store, t.id);
   return { ...t, state: 'revoked', revokedAt: deps.now().toISOString() };
 }
@@ -397,6 +420,8 @@ function forgetSessions(deps: AuthDeps, sessionIds: string[]): void {
 // ---- the per-command check ----
 
 interface CachedSession {
+  /** The store the session was checked against (a store re-created in place has another). */
+  storeId: string;
   userId: number;
   username: string;
   role: Role;
@@ -410,10 +435,24 @@ interface CachedSession {
  * issuer and audience (this store), then the session: not revoked, not expired, user enabled.
  */
 export async function authenticate(deps: AuthDeps, token: string): Promise<Identity> {
+  const keys = await storeKeys(deps);
+  try {
+    return await verifyWith(deps, token, keys);
+  } catch (e) {
+    // The store may have been re-created at the same place since its keys were cached here:
+    // ask the store once before saying no.
+    const code = (e as CompanyctlError).code;
+    if (!keys.cached || (code !== 'COMPANYCTL_AUTH_WRONG_STORE' && code !== 'COMPANYCTL_AUTH_INVALID')) throw e;
+    const fresh = await storeKeys(deps, { fresh: true });
+    if (fresh.storeId === keys.storeId && fresh.publicKey === keys.publicKey) throw e;
+    return verifyWith(deps, token, fresh);
+  }
+}
+
+async function verifyWith(deps: AuthDeps, token: string, keys: Keys): Promise<Identity> {
   const { jwtVerify } = await import('jose/jwt/verify');
   const { decodeJwt } = await import('jose/jwt/decode');
   const { createPublicKey } = await import('node:crypto');
-  const keys = await storeKeys(deps);
   let unverified: Record<string, unknown>;
   try {
     unverified = decodeJwt(token);
@@ -440,7 +479,7 @@ export async function authenticate(deps: AuthDeps, token: string): Promise<Ident
   }
   const sid = typeof payload.sid === 'string' ? payload.sid : undefined;
   if (!sid) throw invalidToken('it has no session id');
-  const session = await liveSession(deps, sid, Number(payload.sub));
+  const session = await liveSession(deps, sid, Number(payload.sub), keys.storeId);
   return { ...session, sessionId: sid };
 }
 
@@ -450,9 +489,9 @@ function invalidToken(reason: string): CompanyctlError {
   });
 }
 
-async function liveSession(deps: AuthDeps, sid: string, sub: number): Promise<CachedSession> {
+async function liveSession(deps: AuthDeps, sid: string, sub: number, storeId: string): Promise<CachedSession> {
   const cached = deps.cache?.get<CachedSession>(sessionCacheKey(sid));
-  if (cached && cached.userId === sub && cached.expiresAt > deps.now().toISOString()) return cached;
+  if (cached && cached.userId === sub && cached.storeId === storeId && cached.expiresAt > deps.now().toISOString()) return cached;
   const store = await deps.store();
   const r = (
     await store.read.all<Record<string, unknown>>(
@@ -466,6 +505,7 @@ async function liveSession(deps: AuthDeps, sid: string, sub: number): Promise<Ca
   const expiresAt = isoOf(r.expires_at);
   if (expiresAt <= deps.now().toISOString()) throw new CompanyctlError('COMPANYCTL_AUTH_EXPIRED', 'your session has expired', { hint: 'run "companyctl login"' });
   const session: CachedSession = {
+    storeId,
     userId: sub,
     username: String(r.username),
     role: weaker(String(r.role) as Role, String(r.user_role) as Role),

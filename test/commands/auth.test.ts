@@ -154,10 +154,33 @@ describe('login, whoami, auth status, auth token, logout', () => {
     expect(JSON.parse((await cli(['whoami', '--json'], { env: viewer })).stdout)).toMatchObject({ role: 'viewer', kind: 'token' });
   });
 
-  it('profiles keep logins apart', async () => {
+  it('profiles keep logins apart; a profile is a plain name, never a path', async () => {
     const r = await cli(['whoami', '--profile', 'other', '--json']);
     expect(r.code).toBe(4);
     expect(JSON.parse(r.stderr).error.message).toContain('profile other');
+    const bad = await cli(['login', '-u', 'admin', '--password-stdin', '--insecure-storage', '--profile', '../../escape', '--json'], { stdin: ADMIN_PASSWORD });
+    expect(bad.code).toBe(2);
+    expect(JSON.parse(bad.stderr).error.field).toBe('--profile');
+  });
+
+  it('a store re-created at the same path accepts its new logins despite cached keys', async () => {
+    const { rmSync } = await import('node:fs');
+    expect((await cli(['whoami'])).code).toBe(0); // caches this store's public key
+    for (const f of ['companyctl.db', 'companyctl.db-wal', 'companyctl.db-shm']) rmSync(join(home.home, 'data', f), { force: true });
+    expect((await cli(['init', '--password-stdin', '--no-cache'], { stdin: ADMIN_PASSWORD })).code).toBe(0);
+    const login = await cli(['login', '-u', 'admin', '--password-stdin', '--insecure-storage'], { stdin: ADMIN_PASSWORD });
+    expect(login.code).toBe(0);
+    const who = await cli(['whoami', '--json']);
+    expect(who.code, who.stderr).toBe(0);
+  });
+
+  it('logout works even when the token file has become readable by others', async () => {
+    const dir = join(home.home, 'config', 'credentials');
+    chmodSync(join(dir, readdirSync(dir)[0]!), 0o644);
+    const r = await cli(['logout', '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout)).toEqual({ revoked: true, removed: true });
+    expect(readdirSync(dir)).toEqual([]);
   });
 
   it('logout revokes the session: the old token stops working', async () => {
@@ -182,8 +205,11 @@ describe('users and tokens', () => {
     expect((await cli(['user', 'enable', 'bob'])).code).toBe(0);
     expect((await cli(['login', '-u', 'bob', '--password-stdin', '--insecure-storage', '--profile', 'bob'], { stdin: 'long-secret-passphrase' })).code).toBe(0);
     expect(JSON.parse((await cli(['whoami', '--profile', 'bob', '--json'])).stdout)).toMatchObject({ username: 'bob', role: 'viewer' });
-    // bob changes his own password: his session ends.
-    expect((await cli(['user', 'passwd', '--profile', 'bob', '--password-stdin'], { stdin: 'a-new-long-passphrase' })).code).toBe(0);
+    // bob changes his own password: he must know the current one, and his session ends.
+    const wrong = await cli(['user', 'passwd', '--profile', 'bob', '--password-stdin', '--json'], { stdin: 'not-the-current-one\na-new-long-passphrase\n' });
+    expect(wrong.code).toBe(4);
+    expect((await cli(['user', 'passwd', '--profile', 'bob', '--password-stdin'], { stdin: 'a-new-long-passphrase' })).code).toBe(2); // one line: which is which?
+    expect((await cli(['user', 'passwd', '--profile', 'bob', '--password-stdin'], { stdin: 'long-secret-passphrase\na-new-long-passphrase\n' })).code).toBe(0);
     expect((await cli(['whoami', '--profile', 'bob'])).code).toBe(4);
     expect((await cli(['user', 'set-role', 'admin', 'viewer'])).code).toBe(2); // the last admin
   });

@@ -61,6 +61,9 @@ describe('validateNewCompany', () => {
   it('needs a currency with an amount', () => expect(issue(() => validateNewCompany({ name: 'A', revenueAmount: '5' }, today)).field).toBe('revenueCurrency'));
   it('needs a country with a registration number', () =>
     expect(issue(() => validateNewCompany({ name: 'A', registrationNumber: '5' }, today)).field).toBe('registrationCountry'));
+  it('refuses control characters (terminal escape sequences) in text', () => {
+    expect(issue(() => validateNewCompany({ name: 'Evil\u001b]0;pwned\u0007 Ltd' }, today)).field).toBe('name');
+  });
   it('reports every issue it found', () => {
     const e = issue(() => validateNewCompany({ name: 'A', country: 'XX', lei: 'nope' }, today));
     expect(e.issues.map((i) => i.field).sort()).toEqual(['country', 'lei']);

@@ -1,10 +1,10 @@
 // End to end: the built binary as a subprocess against a temporary COMPANYCTL_HOME.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawnSync } from 'node:child_process';
-import { existsSync, renameSync, statSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, renameSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { BIN, bootstrapBin, freshPgDatabase, hasScript, PG_SKIP_REASON, PG_URL, runBin, runBinAsync, tempHome } from '../helpers.js';
+import { ADMIN_PASSWORD, BIN, bootstrapBin, freshPgDatabase, hasScript, PG_SKIP_REASON, PG_URL, runBin, runBinAsync, tempHome } from '../helpers.js';
 
 describe('companyctl binary on the SQLite default', () => {
   let home: ReturnType<typeof tempHome>;
@@ -103,6 +103,8 @@ describe('companyctl binary on the SQLite default', () => {
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/^companyctl: internal error: /);
     expect(r.stderr).not.toMatch(/\n\s+at /);
+    // The failing statement and its values (company data, or a password hash elsewhere) stay out.
+    expect(r.stderr).not.toMatch(/insert into|values \(/i);
     const d = runBin(['company', 'create', '--name', 'X', '--db', copy, '--debug'], { env: tokenEnv() });
     expect(d.stderr).toMatch(/\n\s+at /);
     // The failed transaction left no company behind.
@@ -125,6 +127,16 @@ describe('companyctl binary on the SQLite default', () => {
     const r = runBin(['login', '-u', 'admin', '--password', 'x'], { env });
     expect(r.code).toBe(2);
     expect(r.stderr).toContain("unknown option '--password'");
+  });
+
+  it('init --db in an existing folder leaves that folder\'s mode alone; the file is 0600', () => {
+    const dir = join(home.home, 'shared-folder');
+    mkdirSync(dir, { mode: 0o755 });
+    chmodSync(dir, 0o755);
+    const r = runBin(['init', '--password-stdin', '--db', join(dir, 'x.db')], { env, input: ADMIN_PASSWORD });
+    expect(r.code, r.stderr).toBe(0);
+    expect(statSync(dir).mode & 0o777).toBe(0o755);
+    expect(statSync(join(dir, 'x.db')).mode & 0o777).toBe(0o600);
   });
 
   it.skipIf(!hasScript)('on a real terminal (script(1) pty), get prints a table', () => {

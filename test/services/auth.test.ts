@@ -173,6 +173,37 @@ for (const dialect of [{ name: 'sqlite', enabled: true }, { name: 'postgresql', 
       expect((await auth.listTokens(deps(), { all: true })).find((r) => r.name === 'nightly')?.state).toBe('revoked');
     });
 
+    it('never disables or demotes the last active admin', async () => {
+      expect(await code(auth.setUserDisabled(deps(), 'alice', true))).toBe('COMPANYCTL_USAGE');
+      expect(await code(auth.setUserRole(deps(), 'alice', 'editor'))).toBe('COMPANYCTL_USAGE');
+    });
+
+    it('counts parallel guesses atomically: no more than the limit get a password check', async () => {
+      await auth.addUser(deps(), 'frank', PW, 'viewer');
+      const guesses = await Promise.all(Array.from({ length: 12 }, () => code(auth.login(deps(), 'frank', 'wrong-password-xx', { expiresMs: 60_000 }))));
+      expect(new Set(guesses)).toEqual(new Set(['COMPANYCTL_AUTH_FAILED']));
+      const row = (await store.read.all<{ failures: number; locked_until: unknown }>(`select failures, locked_until from login_throttle where username = 'frank'`))[0]!;
+      expect(Number(row.failures)).toBe(12);
+      expect(row.locked_until).not.toBeNull();
+      expect(await code(auth.login(deps(), 'frank', PW, { expiresMs: 60_000 }))).toBe('COMPANYCTL_AUTH_FAILED');
+    });
+
+    it('an expired token name can be revoked and reused; tokens cannot mint tokens', async () => {
+      const admin = await auth.authenticate(deps(), (await auth.login(deps(), 'alice', PW, { expiresMs: 3_600_000 })).token);
+      const short = await auth.createApiToken(deps(), admin, { name: 'short', role: 'viewer', expiresMs: 60_000 });
+      const asToken = await auth.authenticate(deps(), short.token);
+      expect(await code(auth.createApiToken(deps(), asToken, { name: 'child', role: 'viewer', expiresMs: 60_000 }))).toBe('COMPANYCTL_AUTH_FORBIDDEN');
+      const saved = clock;
+      clock = new Date(clock.getTime() + 120_000);
+      try {
+        const again = await auth.createApiToken(deps(), { ...admin, expiresAt: clock.toISOString() }, { name: 'short', role: 'viewer', expiresMs: 60_000 });
+        expect(again.name).toBe('short');
+        expect((await auth.revokeToken(deps(), 'short')).state).toBe('revoked');
+      } finally {
+        clock = saved;
+      }
+    });
+
     it('keeps no token, password or hash in the file cache', async () => {
       const s = await auth.login(deps(), 'alice', PW, { expiresMs: 3_600_000 });
       await auth.authenticate(deps(), s.token);

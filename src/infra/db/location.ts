@@ -1,5 +1,6 @@
 // Where the store is: a SQLite path or a postgresql:// URL. Pure, cheap to import.
 import { createHash } from 'node:crypto';
+import { existsSync, realpathSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { CompanyctlError } from '../../errors.js';
 import type { Dialect } from './migrations/names.js';
@@ -35,7 +36,9 @@ export function resolveStoreLocation(db: string | undefined, defaultDb: string):
       hint: 'use a SQLite file path or a postgresql:// URL',
     });
   }
-  const path = resolve(raw.replace(/^sqlite:(\/\/)?/, ''));
+  const given = resolve(raw.replace(/^sqlite:(\/\/)?/, ''));
+  // One file, one cache and one login, whatever symlinked path leads to it.
+  const path = existsSync(given) ? realpathSync(given) : given;
   return { dialect: 'sqlite', target: path, display: path, key: hash(`sqlite:${path}`) };
 }
 

@@ -141,7 +141,8 @@ export async function inspectStore(loc: StoreLocation): Promise<SchemaStatus> {
 }
 
 function createSqliteFile(path: string): void {
-  ensurePrivateDir(dirname(path));
+  // A folder we create is 0700; an existing one the user chose (--db ./x.db) keeps its mode.
+  if (!existsSync(dirname(path))) ensurePrivateDir(dirname(path));
   closeSync(openSync(path, 'a', 0o600));
   chmodSync(path, 0o600);
 }
@@ -268,24 +269,38 @@ async function initOrm(loc: StoreLocation, withMigrator: boolean): Promise<Mikro
   }
 }
 
-/** Driver errors -> typed errors. Connection strings and passwords never reach the message. */
+/**
+ * Driver errors -> typed errors. Connection strings, SQL text and the values in it (which can
+ * be password hashes or company data) never reach the message: only the driver's own reason.
+ */
 export function toStoreError(loc: StoreLocation, e: unknown): unknown {
   if (e instanceof CompanyctlError) return e;
   const err = e as { code?: string; message?: string; name?: string };
   const msg = String(err?.message ?? e);
+  // knex prefixes the failing statement: "<sql> - <reason>".
+  const reason = (msg.includes(' - ') ? msg.slice(msg.lastIndexOf(' - ') + 3) : msg).split('\n')[0]!.replaceAll(loc.target, loc.display);
   if (/SQLITE_BUSY|database is locked/i.test(msg) || err?.code === 'SQLITE_BUSY') {
     return new CompanyctlError('COMPANYCTL_STORE_BUSY', `the store at ${loc.display} is busy (another companyctl is writing)`, {
       hint: 'try again in a moment',
       cause: e,
     });
   }
-  if (
-    /ECONNREFUSED|ENOTFOUND|password authentication|does not exist|SQLITE_CANTOPEN|SQLITE_NOTADB|EACCES|unable to open|file is not a database/i.test(msg) &&
-    !/relation|column/i.test(msg)
-  ) {
-    const reason = msg.split('\n')[0]!.replaceAll(loc.target, loc.display);
+  if (err?.name === 'UniqueConstraintViolationException' || /UNIQUE constraint failed|duplicate key value/i.test(msg)) {
+    return new CompanyctlError('COMPANYCTL_DUPLICATE_KEY', `another record already holds this key (${reason.replace(/\(.*\)=\(.*\)/, '')})`, {
+      hint: 'another writer may have got there first; run the command again to see which record',
+      cause: e,
+    });
+  }
+  if (/ECONNREFUSED|ENOTFOUND|password authentication|does not exist|SQLITE_CANTOPEN|SQLITE_NOTADB|EACCES|unable to open|file is not a database/i.test(msg) && !/relation|column/i.test(msg)) {
     return new CompanyctlError('COMPANYCTL_STORE_UNAVAILABLE', `cannot open the store at ${loc.display}: ${reason}`, {
       hint: 'check --db / COMPANYCTL_DB, that the server runs, and the file permissions',
+      cause: e,
+    });
+  }
+  const isDriverError = /Exception$|SqliteError|DatabaseError/.test(err?.name ?? '') || /^SQLITE_|^[0-9A-Z]{5}$/.test(err?.code ?? '');
+  if (isDriverError) {
+    return new CompanyctlError('COMPANYCTL_INTERNAL', `internal error: the store refused the operation (${err.code ?? err.name}: ${reason})`, {
+      hint: 'run again with --debug for details, and report it with the command you ran',
       cause: e,
     });
   }
