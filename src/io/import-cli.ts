@@ -34,8 +34,8 @@ export function parseImportFlags(
   file: string,
   opts: { format?: string; encoding?: string; map?: string[]; mapping?: string; key: string; maxErrors?: string; dryRun?: boolean; rejects?: string; chunkSize: string },
 ): ImportOptions {
-  if (!/^\d+$/.test(opts.chunkSize) || Number(opts.chunkSize) < 1 || Number(opts.chunkSize) > 100_000) {
-    throw usage('--chunk-size', `${JSON.stringify(opts.chunkSize)} is not a whole number from 1 to 100000`);
+  if (!/^\d+$/.test(opts.chunkSize) || Number(opts.chunkSize) < 1 || Number(opts.chunkSize) > 1_000_000) {
+    throw usage('--chunk-size', `${JSON.stringify(opts.chunkSize)} is not a whole number from 1 to 1000000`);
   }
   return {
     source: file,

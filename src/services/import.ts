@@ -97,6 +97,8 @@ export interface ImportSummary {
 
 const STALE_MS = 10 * 60_000;
 const PENDING_CHUNKS = 2;
+/** Rows per batch from the reader; a chunk (transaction) is one or more batches. */
+const BATCH_ROWS = 5000;
 
 // ---------------------------------------------------------------- rejects file
 
@@ -188,7 +190,13 @@ export function workerFile(): URL | undefined {
 }
 
 function workerSource(file: URL, opts: PipelineOptions, stdin: NodeJS.ReadableStream): EventSource {
-  const worker = new Worker(file, { workerData: { options: opts, credits: PENDING_CHUNKS + 1 }, stdin: opts.source === '-', stdout: false });
+  const worker = new Worker(file, {
+    workerData: { options: opts, credits: PENDING_CHUNKS + 1 },
+    stdin: opts.source === '-',
+    stdout: false,
+    // The reader holds a few batches and the duplicate-key table: a small heap keeps RSS flat.
+    resourceLimits: { maxOldGenerationSizeMb: 96, maxYoungGenerationSizeMb: 16 },
+  });
   if (opts.source === '-' && worker.stdin) (stdin as NodeJS.ReadableStream).pipe(worker.stdin);
   const queue: (PipelineEvent | { type: 'error'; error: Record<string, unknown> } | { type: 'exit' })[] = [];
   let wake: (() => void) | undefined;
@@ -388,7 +396,7 @@ function pipelineOptions(opts: ImportOptions, skipRecords: number, today: Date, 
     encoding: opts.encoding,
     explicit: opts.mapping,
     key: opts.key,
-    chunkSize: opts.chunkSize,
+    chunkSize: Math.min(opts.chunkSize, BATCH_ROWS),
     skipRecords,
     today: today.toISOString(),
     hashInput,
@@ -441,41 +449,16 @@ async function execute(
   let failure: unknown;
   let stopReason: { state: JobState; code: ErrorCode; message: string } | undefined;
 
-  const writeChunk = async (chunk: Chunk) => {
-    const before = rejects!.bytes;
-    try {
-      const r = await store.transaction(async (tx) => {
-        const res = await writeRows(tx, await w.openImportWriter(tx), chunk, opts.key, deps.now().toISOString());
-        const all = [...chunk.rejects, ...res.rejects].sort((a, b) => a.line - b.line);
-        rejects!.write(all);
-        if (all.length) rejects!.sync();
-        const next = {
-          inserted: counts.inserted + res.inserted,
-          updated: counts.updated + res.updated,
-          unchanged: counts.unchanged + res.unchanged,
-          rejected: counts.rejected + all.length,
-          rowsDone: counts.rowsDone + chunk.records,
-        };
-        const ok = await j.saveCheckpoint(tx, job.id, owner, { ...checkpoint(), ...next, rejectsBytes: rejects!.bytes }, deps.now().toISOString());
-        if (!ok) throw lockedError((await j.getJob(tx.read, job.id)) ?? job);
-        return next;
-      });
-      Object.assign(counts, r);
-    } catch (e) {
-      rejects!.truncate(before);
-      throw e;
-    }
-    progress.update({ records: counts.rowsDone, rejected: counts.rejected, bytes: chunk.bytes });
-    const tooMany = tooManyErrors(opts.maxErrors, counts);
-    if (tooMany) stopReason ??= { state: 'failed', code: 'COMPANYCTL_IMPORT_TOO_MANY_ERRORS', message: tooMany };
-    else if (signal?.aborted) stopReason ??= { state: 'cancelled', code: 'COMPANYCTL_CANCELLED', message: 'cancelled' };
-  };
-
-  try {
+  let ended = false;
+  /** The reader's next batch of rows; header, unknown-column and end events are handled on the way. */
+  const nextBatch = async (): Promise<Chunk | undefined> => {
     for (;;) {
-      if (failure || stopReason) break;
       const ev = await src.next();
-      if (!ev) break;
+      if (!ev) {
+        ended = true;
+        return undefined;
+      }
+      if (ev.type === 'chunk') return ev.chunk;
       if (ev.type === 'header') {
         header = ev.header;
         const kind = header.format === 'csv' || header.format === 'tsv' ? 'csv' : 'ndjson';
@@ -489,24 +472,69 @@ async function execute(
       } else if (ev.type === 'unknown') {
         header?.unknown.push(...ev.columns);
         progress.notice(`ignoring unknown fields: ${ev.columns.join(', ')}`);
-      } else if (ev.type === 'chunk') {
-        await queue.onSizeLessThan(PENDING_CHUNKS);
-        queue.add(() => writeChunk(ev.chunk)).then(
-          () => src.granted(),
-          (e: unknown) => {
-            failure ??= e;
-          },
-        );
       } else if (ev.type === 'end') {
         checksum = ev.checksum;
       }
     }
-    await queue.onIdle();
+  };
+
+  /**
+   * One chunk = one transaction: batches from the reader (5,000 rows at most each, so memory
+   * stays small) are written until the chunk holds --chunk-size rows, then the checkpoint is
+   * saved in the same transaction and it commits. Fewer, larger commits write each hot index
+   * page fewer times.
+   */
+  const writeChunk = async () => {
+    const first = await nextBatch(); // outside the transaction: the write lock is not held while the reader starts
+    if (!first) return;
+    const before = rejects!.bytes;
+    const next = { ...counts };
+    try {
+      await store.transaction(async (tx) => {
+        const writer = await w.openImportWriter(tx);
+        let batch: Chunk | undefined = first;
+        let records = 0;
+        let rejected = false;
+        while (batch) {
+          const res = await writeRows(tx, writer, batch, opts.key, deps.now().toISOString());
+          const all = res.rejects.length ? [...batch.rejects, ...res.rejects].sort((a, b) => a.line - b.line) : batch.rejects;
+          if (all.length) {
+            rejects!.write(all);
+            rejected = true;
+          }
+          next.inserted += res.inserted;
+          next.updated += res.updated;
+          next.unchanged += res.unchanged;
+          next.rejected += all.length;
+          next.rowsDone += batch.records;
+          records += batch.records;
+          src.granted();
+          progress.update({ records: next.rowsDone, rejected: next.rejected, bytes: batch.bytes });
+          if (records >= opts.chunkSize || tooManyErrors(opts.maxErrors, next) || signal?.aborted) break;
+          batch = await nextBatch();
+        }
+        if (rejected) rejects!.sync();
+        const ok = await j.saveCheckpoint(tx, job.id, owner, { ...checkpoint(), ...next, rejectsBytes: rejects!.bytes }, deps.now().toISOString());
+        if (!ok) throw lockedError((await j.getJob(tx.read, job.id)) ?? job);
+      });
+      Object.assign(counts, next);
+    } catch (e) {
+      rejects!.truncate(before);
+      throw e;
+    }
+    const tooMany = tooManyErrors(opts.maxErrors, counts);
+    if (tooMany) stopReason ??= { state: 'failed', code: 'COMPANYCTL_IMPORT_TOO_MANY_ERRORS', message: tooMany };
+    else if (signal?.aborted) stopReason ??= { state: 'cancelled', code: 'COMPANYCTL_CANCELLED', message: 'cancelled' };
+  };
+
+  try {
+    // The p-queue runs the chunk transactions one after another, in file order (the checkpoint
+    // is a prefix of the file); the reader works ahead on its thread, bounded by its credits.
+    while (!ended && !failure && !stopReason) await queue.add(writeChunk);
   } catch (e) {
     failure ??= e;
   } finally {
     queue.clear();
-    await queue.onIdle().catch(() => undefined);
     await src.close().catch(() => undefined);
     progress.stop();
   }
