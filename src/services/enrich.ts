@@ -359,9 +359,27 @@ export async function enrichCompanies(deps: EnrichDeps, selection: EnrichSelecti
   const aborted = deps.signal?.aborted === true;
   const final = await runs.itemCounts(store.read, runId);
   const state: runs.EnrichRunState = fatal !== undefined || aborted || final.pending > 0 ? 'cancelled' : final.failed > 0 ? 'completed_with_failures' : 'completed';
-  await store.transaction((tx) => runs.releaseRun(tx, runId, owner, state, now(), delta())).catch((e) => {
-    fatal ??= e;
-  });
+  const counters = delta();
+  await store
+    .transaction(async (tx) => {
+      await runs.releaseRun(tx, runId, owner, state, now(), counters);
+      if (state !== 'completed' && state !== 'completed_with_failures') return;
+      // What happened, for the audit log and webhooks (`--events enrich.completed`).
+      const { insertOutboxEvent } = await import('../infra/db/company-write.js');
+      await insertOutboxEvent(tx, {
+        type: 'enrich.completed',
+        companyId: null,
+        actor: deps.company.actor,
+        payload: {
+          runId, state, total, enriched: final.enriched, unchanged: final.unchanged, notFound: final.not_found, failed: final.failed, skipped: final.skipped,
+          requests: stats.requests, cacheHits: stats.cacheHits, resumed, selection: selection.raw,
+        },
+        createdAt: now(),
+      });
+    })
+    .catch((e) => {
+      fatal ??= e;
+    });
   if (fatal !== undefined) throw fatal;
   if (aborted) {
     throw new CompanyctlError('COMPANYCTL_CANCELLED', `enrichment cancelled: run ${runId} stopped with ${final.pending} companies left`, {

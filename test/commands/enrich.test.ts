@@ -108,6 +108,17 @@ describe('enrich', () => {
     }
   });
 
+  it('raises enrich.completed with the counts; a webhook subscribed to it gets it', async () => {
+    const hook = await cli(['webhook', 'add', `${api.url}/hook`, '--events', 'enrich.*', '--secret-stdin'], { stdin: 'hook-secret-0123456789' });
+    expect(hook.code, hook.stderr).toBe(0);
+    const handler = api.handler;
+    api.handler = (req, n) => (req.path === '/hook' ? { status: 204 } : handler(req, n));
+    expect((await json(['enrich'])).code).toBe(0);
+    const posts = api.requests.filter((q) => q.path === '/hook');
+    expect(posts).toHaveLength(1);
+    expect(JSON.parse(posts[0]!.body)).toMatchObject({ type: 'enrich.completed', actor: 'admin', data: { runId: 1, state: 'completed', total: 5, enriched: 3, notFound: 1, skipped: 1, requests: 4 } });
+  });
+
   it('a second run within the TTL makes no requests (cache hits); --refresh asks again', async () => {
     expect((await json(['enrich'])).code).toBe(0);
     const before = api.requests.length;
