@@ -262,10 +262,13 @@ export async function runCli(argv: string[], io: IO, env: Record<string, string 
  */
 async function finishRun(ctx: Context, path: string, code: number, seconds: number): Promise<void> {
   try {
-    const { eventsEnv } = await import('./context.js');
+    const { eventsEnv, failpoint } = await import('./context.js');
     const events = await import('./services/events.js');
     const env = eventsEnv(ctx);
-    if (ctx.wrote) await events.afterWrite(env, (m) => ctx.notice(m));
+    if (ctx.wrote) {
+      failpoint(ctx, 'after-commit');
+      await events.afterWrite(env, (m) => ctx.notice(m));
+    }
     await events.recordCommand(env, path, code, seconds);
   } catch (e) {
     const { appLog } = await import('./context.js');

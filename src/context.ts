@@ -190,8 +190,18 @@ export function eventsEnv(ctx: Context, extra: Partial<EventsEnv> = {}): EventsE
     actor: ctx.actor(),
     promFile: () => ctx.globals.metricsFile || ctx.config().metricsFile || `${ctx.paths.stateDir}/companyctl.prom`,
     log: (entry) => appLog(ctx, entry),
+    beforeAck: () => failpoint(ctx, 'before-ack'),
     ...extra,
   };
+}
+
+/**
+ * Tests only: COMPANYCTL_FAILPOINT=<name> kills this process at that point (SIGKILL, no
+ * clean-up), to prove that a crash loses no event: 'after-commit' (before any delivery),
+ * 'before-ack' (handlers ran, outcomes not yet recorded).
+ */
+export function failpoint(ctx: Pick<Context, 'env'>, name: 'after-commit' | 'before-ack'): void {
+  if (ctx.env.COMPANYCTL_FAILPOINT === name) process.kill(process.pid, 'SIGKILL');
 }
 
 /** A line in the JSON app log (secrets removed); best effort. */

@@ -41,6 +41,8 @@ export interface DispatchDeps {
   handlers: EventHandler[];
   settings: DispatchSettings;
   random?: () => number;
+  /** Called after a batch's handlers ran, before their outcomes are recorded (crash tests). */
+  beforeAck?: () => void;
 }
 
 export interface DispatchReport {
@@ -105,6 +107,7 @@ export async function dispatchDue(deps: DispatchDeps, opts: { maxDeliveries?: nu
         }),
       ),
     );
+    deps.beforeAck?.();
     await recordOutcomes(store, outcomes, deps.now().toISOString());
     for (const o of outcomes) {
       const h = (report.byHandler[o.handler] ??= { delivered: 0, failed: 0, dead: 0 });

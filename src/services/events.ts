@@ -25,6 +25,8 @@ export interface EventsEnv {
   log: (entry: { level: 'info' | 'warn' | 'error'; code: string; message: string; [k: string]: unknown }) => void;
   /** Extra handlers (tests): added to the standard ones. */
   extraHandlers?: EventHandler[];
+  /** Called after handlers ran and before their outcomes are recorded (crash tests). */
+  beforeAck?: () => void;
 }
 
 export async function openAuditLog(env: Pick<EventsEnv, 'stateDir' | 'settings'>): Promise<AuditLog> {
@@ -48,7 +50,7 @@ export async function handlersFor(env: EventsEnv, opts: { warm?: boolean } = {})
 }
 
 export async function dispatchDepsFor(env: EventsEnv, opts: { warm?: boolean } = {}): Promise<DispatchDeps> {
-  return { store: env.store, now: env.now, handlers: await handlersFor(env, opts), settings: env.settings().dispatch ?? DEFAULT_DISPATCH };
+  return { store: env.store, now: env.now, handlers: await handlersFor(env, opts), settings: env.settings().dispatch ?? DEFAULT_DISPATCH, beforeAck: env.beforeAck };
 }
 
 // ---- metrics ----

@@ -277,7 +277,8 @@ export async function statsAsOf(read: SqlReader): Promise<number> {
 }
 
 export async function applyStatDeltas(tx: StoreTx, deltas: Map<string, number>): Promise<void> {
-  for (const [key, delta] of deltas) {
+  // One order for every writer, so two hosts updating the same rows never deadlock.
+  for (const [key, delta] of [...deltas].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
     if (delta === 0) continue;
     const [dimension, value] = key.split('\t') as [string, string];
     await exec(tx, 'insert into company_stat (dimension, value, count) values (?, ?, ?) on conflict (dimension, value) do update set count = company_stat.count + excluded.count', [
