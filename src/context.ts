@@ -51,6 +51,8 @@ export interface Context {
   argv: string[];
   /** Set once a store transaction committed: the runner then delivers the events it made. */
   wrote: boolean;
+  /** Events whose writer already dropped their cache entries in this run (the cache handler skips them). */
+  cacheInvalidated: Set<number>;
   /** Who is acting (recorded in events): the logged-in user, or system:<os user> for init. */
   actor(): string;
   /** The credential profile (--profile, COMPANYCTL_PROFILE, or "default"). */
@@ -82,6 +84,7 @@ export function createContext(io: IO, env: Record<string, string | undefined>, g
     globals,
     argv,
     wrote: false,
+    cacheInvalidated: new Set(),
     prompter: prompter ?? terminalPrompter(io, io.stdinIsTTY && io.stderrIsTTY),
     actor: () => {
       const id = ctx.identity;
@@ -172,7 +175,14 @@ export async function identify(ctx: Context): Promise<Identity> {
 
 /** What the company service needs, from this run's context. */
 export function companyDeps(ctx: Context): CompanyDeps {
-  return { store: () => ctx.store(), cache: ctx.cache(), cacheTtlSeconds: ctx.cacheTtlSeconds(), now: () => ctx.now(), actor: ctx.actor() };
+  return {
+    store: () => ctx.store(),
+    cache: ctx.cache(),
+    cacheTtlSeconds: ctx.cacheTtlSeconds(),
+    now: () => ctx.now(),
+    actor: ctx.actor(),
+    committed: (eventId) => ctx.cacheInvalidated.add(eventId),
+  };
 }
 
 /** What the events, audit and metrics services need, from this run's context. */
@@ -190,6 +200,7 @@ export function eventsEnv(ctx: Context, extra: Partial<EventsEnv> = {}): EventsE
     actor: ctx.actor(),
     promFile: () => ctx.globals.metricsFile || ctx.config().metricsFile || `${ctx.paths.stateDir}/companyctl.prom`,
     log: (entry) => appLog(ctx, entry),
+    cacheInvalidated: (eventId) => ctx.cacheInvalidated.has(eventId),
     beforeAck: () => failpoint(ctx, 'before-ack'),
     ...extra,
   };

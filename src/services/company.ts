@@ -16,6 +16,8 @@ export interface CompanyDeps {
   cacheTtlSeconds: number;
   now: () => Date;
   actor: string;
+  /** Told after each commit (and its cache invalidation): the event it raised. */
+  committed?: (eventId: number) => void;
 }
 
 export interface WriteResult {
@@ -223,6 +225,7 @@ async function write(deps: CompanyDeps, intent: Intent, fn: (tx: StoreTx, now: s
   }
   // After commit: what we touched must not be served stale.
   deps.cache?.delete(companyCacheKeys(result.company, result.before));
+  deps.committed?.(result.eventId);
   return { company: result.company, before: result.before, eventId: result.eventId };
 }
 

@@ -34,6 +34,7 @@ const isLive = (c: unknown): c is Obj => typeof c === 'object' && c !== null && 
 export function derivedHandler(store: () => Promise<Store>, now: () => Date): EventHandler {
   return {
     name: 'derived',
+    acksItself: true,
     async handle(batch) {
       const es = await eventsStore();
       const s = await store();
@@ -67,6 +68,8 @@ export interface CacheHandlerDeps {
   /** Re-read and re-cache a written company (cache rebuild), not just drop its entries. */
   warm: boolean;
   ttlSeconds: number;
+  /** Events whose writer in this process already dropped their entries: nothing to drop again. */
+  alreadyInvalidated?: (eventId: number) => boolean;
 }
 
 /**
@@ -84,7 +87,7 @@ export function cacheHandler(deps: CacheHandlerDeps): EventHandler {
       for (const d of batch) {
         const { before, after } = d.event.payload as { before?: Company | null; after?: Company | null };
         if (!d.event.type.startsWith('company.')) continue;
-        cache.delete(companyCacheKeys(before ?? undefined, after ?? undefined));
+        if (!deps.alreadyInvalidated?.(d.event.id)) cache.delete(companyCacheKeys(before ?? undefined, after ?? undefined));
         if (d.event.companyId !== null) ids.add(d.event.companyId);
       }
       if (!deps.warm || ids.size === 0) return;
@@ -98,7 +101,10 @@ export function cacheHandler(deps: CacheHandlerDeps): EventHandler {
   };
 }
 
-/** Metrics: import summaries and event counts into the state file (skips ids already counted). */
+/**
+ * Metrics: import summaries and event counts into the state file (skips ids already counted).
+ * The text file is rendered after the command (or drain), not per batch.
+ */
 export function metricsHandler(update: (mutate: (s: MetricsState) => void) => Promise<unknown>): EventHandler {
   return {
     name: 'metrics',

@@ -78,7 +78,7 @@ export function eventsSettings(config: { events?: unknown; audit?: unknown; aler
       backoffMaxMs: Math.round((e.maxBackoffSeconds ?? 3600) * 1000),
       leaseMs: Math.round((e.leaseSeconds ?? 60) * 1000),
       concurrency: int(e.concurrency, 4),
-      batchSize: int(e.batchSize, 500),
+      batchSize: int(e.batchSize, 1000),
     },
     auditMaxBytes: int(a.maxBytes, 10 * 1024 * 1024, 4096),
     alerts,

@@ -27,6 +27,8 @@ export interface EventsEnv {
   extraHandlers?: EventHandler[];
   /** Called after handlers ran and before their outcomes are recorded (crash tests). */
   beforeAck?: () => void;
+  /** True for events whose writer, in this process, already dropped their cache entries. */
+  cacheInvalidated?: (eventId: number) => boolean;
 }
 
 export async function openAuditLog(env: Pick<EventsEnv, 'stateDir' | 'settings'>): Promise<AuditLog> {
@@ -42,8 +44,14 @@ export async function handlersFor(env: EventsEnv, opts: { warm?: boolean } = {})
   return [
     h.auditHandler(await openAuditLog(env)),
     h.derivedHandler(env.store, env.now),
-    h.cacheHandler({ store: env.store, cache: env.cache, warm: opts.warm ?? settings.warmCache, ttlSeconds: env.cacheTtlSeconds }),
-    h.metricsHandler((mutate) => persistMetrics(env, mutate)),
+    h.cacheHandler({
+      store: env.store,
+      cache: env.cache,
+      warm: opts.warm ?? settings.warmCache,
+      ttlSeconds: env.cacheTtlSeconds,
+      alreadyInvalidated: env.cacheInvalidated,
+    }),
+    h.metricsHandler((mutate) => persistMetrics(env, mutate, { render: false })),
     ...(webhook ? [webhook] : []),
     ...(env.extraHandlers ?? []),
   ];
@@ -71,7 +79,7 @@ function fileSize(file: string): number {
 }
 
 /** Change the metrics state and rewrite the Prometheus text file. */
-export async function persistMetrics(env: EventsEnv, mutate: (s: MetricsState) => void): Promise<MetricsState> {
+export async function persistMetrics(env: EventsEnv, mutate: (s: MetricsState) => void, opts: { render?: boolean } = {}): Promise<MetricsState> {
   fs ??= await import('node:fs');
   const mf = await import('../infra/metrics-file.js');
   const m = await import('./metrics.js');
@@ -83,7 +91,7 @@ export async function persistMetrics(env: EventsEnv, mutate: (s: MetricsState) =
       mutate(s);
       s.updatedAt = env.now().toISOString();
     },
-    (s) => mf.writeAtomic(env.promFile(), mf.renderPrometheus(m.metricFamilies(s, cacheCounters(env), env.now()))),
+    opts.render === false ? undefined : (s) => mf.writeAtomic(env.promFile(), mf.renderPrometheus(m.metricFamilies(s, cacheCounters(env), env.now()))),
   );
 }
 

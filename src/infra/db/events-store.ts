@@ -77,36 +77,57 @@ export async function stampEvents(tx: StoreTx, command: string, role: string | n
   await exec(tx, 'update outbox_event set command = ?, role = ? where command is null', [command, role]);
 }
 
-/** Turn up to `limit` new outbox events into one pending delivery per handler. */
-export async function fanOut(store: Store, handlers: string[], now: string, limit: number): Promise<number> {
-  if (handlers.length === 0) return 0;
+/**
+ * One transaction: turn up to `limit` deliveries' worth of new outbox events into one delivery
+ * per handler, claimed at once for `leaseUntil` (first attempt), then claim other due
+ * deliveries (retries, leases run out, events fanned out elsewhere) up to `limit` in all.
+ */
+export async function claimDeliveries(
+  store: Store,
+  handlers: string[],
+  now: string,
+  leaseUntil: string,
+  limit: number,
+  only?: { eventIds?: number[] },
+): Promise<{ fannedOut: number; claimed: ClaimedDelivery[]; more: boolean }> {
   return store.transaction(async (tx) => {
-    const ids = (await tx.read.all<{ id: unknown }>(`select id from outbox_event where status = 'pending' order by id limit ?${skipLocked(tx.dialect)}`, [limit])).map((r) => Number(r.id));
-    if (ids.length === 0) return 0;
-    const rows: unknown[] = [];
-    for (const id of ids) for (const h of handlers) rows.push(id, h, 'pending', 0, now, now);
-    const perRow = '(?, ?, ?, ?, ?, ?)';
-    await exec(
-      tx,
-      `insert into event_delivery (event_id, handler, status, attempts, next_attempt_at, updated_at) values ${Array.from({ length: ids.length * handlers.length }, () => perRow).join(', ')} on conflict do nothing`,
-      rows,
-    );
-    await exec(tx, `update outbox_event set status = 'dispatched' where id in (${marks(ids.length)})`, ids);
-    return ids.length;
-  });
-}
-
-/** Claim due deliveries (oldest event first) for `leaseUntil`, counting the attempt. */
-export async function claimDeliveries(store: Store, now: string, leaseUntil: string, limit: number, only?: { eventIds?: number[] }): Promise<ClaimedDelivery[]> {
-  return store.transaction(async (tx) => {
+    const claimed: ClaimedDelivery[] = [];
+    let fannedOut = 0;
+    // Whether a limit cut the claim short: more may be waiting.
+    let more = false;
+    const perEvent = Math.max(1, handlers.length);
+    if (!only?.eventIds && handlers.length > 0 && limit >= perEvent) {
+      const fresh = (
+        await tx.read.all(
+          `select id, type, company_id, actor, role, command, payload, created_at from outbox_event where status = 'pending' order by id limit ?${skipLocked(tx.dialect)}`,
+          [Math.floor(limit / perEvent)],
+        )
+      ).map(toEvent);
+      more = fresh.length === Math.floor(limit / perEvent);
+      if (fresh.length > 0) {
+        const rows: unknown[] = [];
+        for (const e of fresh) for (const h of handlers) rows.push(e.id, h, 'pending', 1, now, leaseUntil, now);
+        await exec(
+          tx,
+          `insert into event_delivery (event_id, handler, status, attempts, next_attempt_at, locked_until, updated_at) values ${Array.from({ length: fresh.length * handlers.length }, () => '(?, ?, ?, ?, ?, ?, ?)').join(', ')} on conflict do nothing`,
+          rows,
+        );
+        await exec(tx, `update outbox_event set status = 'dispatched' where id in (${marks(fresh.length)})`, fresh.map((e) => e.id));
+        for (const e of fresh) for (const h of handlers) claimed.push({ event: e, handler: h, attempt: 1 });
+        fannedOut = fresh.length;
+      }
+    }
+    const room = limit - claimed.length;
+    if (room <= 0) return { fannedOut, claimed, more };
     const filter = only?.eventIds?.length ? ` and event_id in (${marks(only.eventIds.length)})` : '';
     const due = await tx.read.all<{ event_id: unknown; handler: string; attempts: unknown }>(
       `select event_id, handler, attempts from event_delivery
        where status in ('pending', 'failed') and next_attempt_at <= ? and (locked_until is null or locked_until <= ?)${filter}
        order by event_id, handler limit ?${skipLocked(tx.dialect)}`,
-      [now, now, ...(only?.eventIds ?? []), limit],
+      [now, now, ...(only?.eventIds ?? []), room],
     );
-    if (due.length === 0) return [];
+    more ||= due.length === room;
+    if (due.length === 0) return { fannedOut, claimed, more };
     const byHandler = new Map<string, number[]>();
     for (const d of due) byHandler.set(d.handler, [...(byHandler.get(d.handler) ?? []), Number(d.event_id)]);
     for (const [handler, ids] of byHandler) {
@@ -124,7 +145,8 @@ export async function claimDeliveries(store: Store, now: string, leaseUntil: str
         return [e.id, e] as const;
       }),
     );
-    return due.map((d) => ({ event: events.get(Number(d.event_id))!, handler: d.handler, attempt: Number(d.attempts) + 1 }));
+    for (const d of due) claimed.push({ event: events.get(Number(d.event_id))!, handler: d.handler, attempt: Number(d.attempts) + 1 });
+    return { fannedOut, claimed, more };
   });
 }
 
@@ -136,13 +158,15 @@ export interface Outcome {
   /** For a failure: 'dead' after the last attempt, else when to try again. */
   dead?: boolean;
   nextAttemptAt?: string;
+  /** Done, and already marked so by the handler: nothing to record. */
+  acked?: boolean;
 }
 
 export async function recordOutcomes(store: Store, outcomes: Outcome[], now: string): Promise<void> {
   if (outcomes.length === 0) return;
   await store.transaction(async (tx) => {
     const done = new Map<string, number[]>();
-    for (const o of outcomes) if (!o.error) done.set(o.handler, [...(done.get(o.handler) ?? []), o.eventId]);
+    for (const o of outcomes) if (!o.error && !o.acked) done.set(o.handler, [...(done.get(o.handler) ?? []), o.eventId]);
     for (const [handler, ids] of done) {
       await exec(
         tx,
@@ -167,20 +191,12 @@ export async function recordOutcomes(store: Store, outcomes: Outcome[], now: str
 /** Inside a handler's own transaction: which of `ids` are not yet done, now marked done. */
 export async function takeUndone(tx: StoreTx, handler: string, ids: number[], now: string): Promise<number[]> {
   if (ids.length === 0) return [];
-  const undone = (
-    await tx.read.all<{ event_id: unknown }>(
-      `select event_id from event_delivery where handler = ? and status <> 'done' and event_id in (${marks(ids.length)})${tx.dialect === 'postgresql' ? ' for update' : ''}`,
-      [handler, ...ids],
-    )
-  ).map((r) => Number(r.event_id));
-  if (undone.length > 0) {
-    await exec(tx, `update event_delivery set status = 'done', locked_until = null, last_error = null, updated_at = ? where handler = ? and event_id in (${marks(undone.length)})`, [
-      now,
-      handler,
-      ...undone,
-    ]);
-  }
-  return undone;
+  const rows = await tx.read.all<{ event_id: unknown }>(
+    `update event_delivery set status = 'done', locked_until = null, last_error = null, updated_at = ?
+     where handler = ? and status <> 'done' and event_id in (${marks(ids.length)}) returning event_id`,
+    [now, handler, ...ids],
+  );
+  return rows.map((r) => Number(r.event_id));
 }
 
 export async function deliveryCounts(read: SqlReader): Promise<DeliveryCounts> {
@@ -277,16 +293,15 @@ export async function statsAsOf(read: SqlReader): Promise<number> {
 }
 
 export async function applyStatDeltas(tx: StoreTx, deltas: Map<string, number>): Promise<void> {
-  // One order for every writer, so two hosts updating the same rows never deadlock.
-  for (const [key, delta] of [...deltas].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
-    if (delta === 0) continue;
-    const [dimension, value] = key.split('\t') as [string, string];
-    await exec(tx, 'insert into company_stat (dimension, value, count) values (?, ?, ?) on conflict (dimension, value) do update set count = company_stat.count + excluded.count', [
-      dimension,
-      value,
-      delta,
-    ]);
-  }
+  // One statement, rows in one order for every writer, so two hosts never deadlock.
+  const rows = [...deltas].filter(([, d]) => d !== 0).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  if (rows.length === 0) return;
+  await exec(
+    tx,
+    `insert into company_stat (dimension, value, count) values ${rows.map(() => '(?, ?, ?)').join(', ')}
+     on conflict (dimension, value) do update set count = company_stat.count + excluded.count`,
+    rows.flatMap(([key, delta]) => [...(key.split('\t') as [string, string]), delta]),
+  );
 }
 
 /** Count from scratch (after imports, which change many rows with one event). */
