@@ -262,14 +262,17 @@ export async function runCli(argv: string[], io: IO, env: Record<string, string 
  */
 async function finishRun(ctx: Context, path: string, code: number, seconds: number): Promise<void> {
   try {
-    const { eventsEnv, failpoint } = await import('./context.js');
+    const { recordCommandQuickly, failpoint } = await import('./context.js');
+    // One appended line; the text file is rendered after writes, and at least once a minute.
+    if (recordCommandQuickly(ctx, path, code, seconds) && !ctx.wrote) return;
+    const { eventsEnv } = await import('./context.js');
     const events = await import('./services/events.js');
     const env = eventsEnv(ctx);
     if (ctx.wrote) {
       failpoint(ctx, 'after-commit');
       await events.afterWrite(env, (m) => ctx.notice(m));
     }
-    await events.recordCommand(env, path, code, seconds);
+    await events.updateMetricsFile(env);
   } catch (e) {
     const { appLog } = await import('./context.js');
     appLog(ctx, { level: 'warn', code: 'COMPANYCTL_METRICS_FAILED', message: `metrics: ${String((e as Error)?.message ?? e)}` });

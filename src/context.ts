@@ -15,6 +15,7 @@ import type { EventsEnv } from './services/events.js';
 import { eventsSettings } from './services/events-settings.js';
 import { redactArgv, redactText } from './services/audit-redact.js';
 import { writeAppLog, type AppLogEntry } from './infra/app-log.js';
+import { appendCommandLine, isFresh } from './infra/metrics-file.js';
 
 export interface GlobalOptions {
   json?: boolean;
@@ -198,12 +199,29 @@ export function eventsEnv(ctx: Context, extra: Partial<EventsEnv> = {}): EventsE
     cacheTtlSeconds: ctx.cacheTtlSeconds(),
     cacheDir: cache ? `${cache.rootDir}/${ctx.storeLocation().key}` : undefined,
     actor: ctx.actor(),
-    promFile: () => ctx.globals.metricsFile || ctx.config().metricsFile || `${ctx.paths.stateDir}/companyctl.prom`,
+    promFile: () => promFileOf(ctx),
     log: (entry) => appLog(ctx, entry),
     cacheInvalidated: (eventId) => ctx.cacheInvalidated.has(eventId),
     beforeAck: () => failpoint(ctx, 'before-ack'),
     ...extra,
   };
+}
+
+function promFileOf(ctx: Context): string {
+  return ctx.globals.metricsFile || ctx.config().metricsFile || `${ctx.paths.stateDir}/companyctl.prom`;
+}
+
+/**
+ * Count a finished command with one appended line. True if the metrics text file is recent
+ * enough (under a minute old) that it need not be rendered now.
+ */
+export function recordCommandQuickly(ctx: Context, command: string, exitCode: number, seconds: number): boolean {
+  appendCommandLine(ctx.paths.stateDir, command, exitCode, seconds);
+  try {
+    return isFresh(promFileOf(ctx), 60_000);
+  } catch {
+    return false; // a broken config: the full path reports it
+  }
 }
 
 /**

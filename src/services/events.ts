@@ -88,6 +88,10 @@ export async function persistMetrics(env: EventsEnv, mutate: (s: MetricsState) =
     m.emptyMetrics,
     (s) => {
       m.normaliseMetrics(s);
+      // Commands counted since the last update (see recordCommandQuickly in cli.ts).
+      const log = mf.readCommandLines(env.stateDir, s.commandLogOffset);
+      for (const [command, code, secs] of log.lines) m.recordCommand(s, command, code, secs);
+      s.commandLogOffset = log.offset;
       mutate(s);
       s.updatedAt = env.now().toISOString();
     },
@@ -101,10 +105,9 @@ export async function readMetrics(env: Pick<EventsEnv, 'stateDir'>): Promise<Met
   return m.normaliseMetrics(mf.readState(env.stateDir, m.emptyMetrics));
 }
 
-/** Every command: its name, exit code and wall time. */
-export async function recordCommand(env: EventsEnv, command: string, exitCode: number, seconds: number): Promise<void> {
-  const { recordCommand: record } = await import('./metrics.js');
-  await persistMetrics(env, (s) => record(s, command, exitCode, seconds));
+/** Fold the command log (every command appends to it) into the state and render the text file. */
+export async function updateMetricsFile(env: EventsEnv): Promise<void> {
+  await persistMetrics(env, () => undefined);
 }
 
 /** Count deliveries in the store, record a dispatch's outcome, and evaluate the alerts. */

@@ -38,6 +38,8 @@ export interface MetricsState {
   alerts: Record<string, { since: string; value: number; threshold: number; message: string }>;
   /** Event ids the metrics handler already counted (the newest 1000): idempotence. */
   seenEventIds: number[];
+  /** How far commands.log has been counted. */
+  commandLogOffset: number;
   updatedAt: string | null;
 }
 
@@ -47,6 +49,7 @@ export const emptyMetrics = (): MetricsState => ({
   events: { pending: 0, failed: 0, dead: 0, countedAt: null, delivered: {}, failedAttempts: 0, deadLettered: 0, byType: {} },
   alerts: {},
   seenEventIds: [],
+  commandLogOffset: 0,
   updatedAt: null,
 });
 
@@ -259,5 +262,6 @@ export function normaliseMetrics(s: MetricsState): MetricsState {
   s.commands ??= {};
   s.alerts ??= {};
   s.seenEventIds ??= [];
+  s.commandLogOffset ??= 0;
   return s;
 }

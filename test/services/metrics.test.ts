@@ -95,3 +95,31 @@ describe('alerts', () => {
     expect(updateFiring(s, a, now).map((x) => x.name)).toEqual(['deadEvents']);
   });
 });
+
+describe('command log', () => {
+  it('is folded from where the last fold stopped, whole lines only', async () => {
+    const { appendCommandLine, readCommandLines } = await import('../../src/infra/metrics-file.js');
+    const { tempHome } = await import('../helpers.js');
+    const { appendFileSync } = await import('node:fs');
+    const home = tempHome();
+    try {
+      const dir = `${home.home}/state`;
+      appendCommandLine(dir, 'company get', 0, 0.02);
+      appendCommandLine(dir, 'company\tget', 1, 0.5);
+      appendFileSync(`${dir}/commands.log`, 'half a li');
+      const first = readCommandLines(dir, 0);
+      expect(first.lines).toEqual([
+        ['company get', 0, 0.02],
+        ['company get', 1, 0.5],
+      ]);
+      appendFileSync(`${dir}/commands.log`, 'ne\t0\t1\n');
+      appendCommandLine(dir, 'stats', 0, 0.1);
+      expect(readCommandLines(dir, first.offset).lines).toEqual([
+        ['half a line', 0, 1],
+        ['stats', 0, 0.1],
+      ]);
+    } finally {
+      home.cleanup();
+    }
+  });
+});
