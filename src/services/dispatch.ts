@@ -3,7 +3,7 @@
 // p-queue of bounded concurrency; each outcome is recorded: done, or failed with an
 // exponential, jittered backoff, or dead after the last attempt. Handlers are idempotent by
 // event id, so a claim cut short by a crash is simply delivered again after its lease.
-import type { ClaimedDelivery, Outcome } from '../infra/db/events-store.js';
+import { claimDeliveries, deliveryCounts, recordOutcomes, type ClaimedDelivery, type DeliveryCounts, type Outcome } from '../infra/db/events-store.js';
 import type { Store } from '../infra/db/store.js';
 
 export interface HandlerResult {
@@ -64,14 +64,11 @@ export function backoffMs(attempt: number, s: Pick<DispatchSettings, 'backoffBas
   return Math.round(full / 2 + random() * (full / 2));
 }
 
-const events = () => import('../infra/db/events-store.js');
-
 /**
  * Deliver what is due now: fan out new events, then claim and deliver in batches until nothing
  * is due, `maxDeliveries` were handled, or `deadline` (epoch ms) passed.
  */
 export async function dispatchDue(deps: DispatchDeps, opts: { maxDeliveries?: number; deadline?: number; eventIds?: number[] } = {}): Promise<DispatchReport> {
-  const { claimDeliveries, recordOutcomes } = await events();
   const store = await deps.store();
   const s = deps.settings;
   const report = emptyReport();
@@ -79,8 +76,7 @@ export async function dispatchDue(deps: DispatchDeps, opts: { maxDeliveries?: nu
   const byName = new Map(deps.handlers.map((h) => [h.name, h]));
   const max = opts.maxDeliveries ?? Infinity;
   let handled = 0;
-  const { default: PQueue } = await import('p-queue');
-  const queue = new PQueue({ concurrency: s.concurrency });
+  let queue: import('p-queue').default | undefined;
   for (;;) {
     if (handled >= max || (opts.deadline !== undefined && Date.now() > opts.deadline)) break;
     const now = deps.now();
@@ -94,25 +90,29 @@ export async function dispatchDue(deps: DispatchDeps, opts: { maxDeliveries?: nu
     const groups = new Map<string, ClaimedDelivery[]>();
     for (const d of batch) groups.set(d.handler, [...(groups.get(d.handler) ?? []), d]);
     const outcomes: Outcome[] = [];
-    await Promise.all(
-      [...groups].map(([name, group]) =>
-        queue.add(async () => {
-          const handler = byName.get(name);
-          let failed: Map<number, string> | undefined;
-          try {
-            if (!handler) throw new Error(`no handler "${name}" in this companyctl (configured elsewhere?)`);
-            failed = (await handler.handle(group))?.failed;
-          } catch (e) {
-            const msg = errorText(e);
-            failed = new Map(group.map((d) => [d.event.id, msg]));
-          }
-          for (const d of group) {
-            const error = failed?.get(d.event.id);
-            outcomes.push({ ...outcome(d, error, deps), ...(error === undefined && handler?.acksItself ? { acked: true } : {}) });
-          }
-        }),
-      ),
-    );
+    const deliver = async ([name, group]: [string, ClaimedDelivery[]]) => {
+      const handler = byName.get(name);
+      let failed: Map<number, string> | undefined;
+      try {
+        if (!handler) throw new Error(`no handler "${name}" in this companyctl (configured elsewhere?)`);
+        failed = (await handler.handle(group))?.failed;
+      } catch (e) {
+        const msg = errorText(e);
+        failed = new Map(group.map((d) => [d.event.id, msg]));
+      }
+      for (const d of group) {
+        const error = failed?.get(d.event.id);
+        outcomes.push({ ...outcome(d, error, deps), ...(error === undefined && handler?.acksItself ? { acked: true } : {}) });
+      }
+    };
+    if (groups.size <= s.concurrency) {
+      // Within the bound already: p-queue (10 ms to load, on every write command) adds nothing.
+      await Promise.all([...groups].map(deliver));
+    } else {
+      queue ??= new (await import('p-queue')).default({ concurrency: s.concurrency });
+      const q = queue;
+      await Promise.all([...groups].map((g) => q.add(() => deliver(g))));
+    }
     deps.beforeAck?.();
     await recordOutcomes(store, outcomes, deps.now().toISOString());
     for (const o of outcomes) {
@@ -164,8 +164,7 @@ export function mergeReports(a: DispatchReport, b: DispatchReport): DispatchRepo
  * `events drain`: deliver everything due; with `waitMs`, also wait for retries scheduled
  * within that time, until every delivery is done or dead.
  */
-export async function drain(deps: DispatchDeps, opts: { waitMs?: number } = {}): Promise<DispatchReport & { remaining: import('../infra/db/events-store.js').DeliveryCounts }> {
-  const { deliveryCounts } = await events();
+export async function drain(deps: DispatchDeps, opts: { waitMs?: number } = {}): Promise<DispatchReport & { remaining: DeliveryCounts }> {
   const store = await deps.store();
   const until = Date.now() + (opts.waitMs ?? 0);
   let report = emptyReport();

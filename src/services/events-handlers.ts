@@ -3,13 +3,14 @@
 import type { Company } from '../domain/company.js';
 import type { AuditLog } from '../infra/audit-log.js';
 import type { FileCache } from '../infra/cache.js';
+import * as es from '../infra/db/events-store.js';
 import type { ClaimedDelivery } from '../infra/db/events-store.js';
+import { findCompany } from '../infra/db/company-read.js';
 import type { Store } from '../infra/db/store.js';
 import { auditEntriesFor } from './audit.js';
+import { companyCacheKeys, fillCompanyCache } from './company.js';
 import type { EventHandler } from './dispatch.js';
-import type { MetricsState } from './metrics.js';
-
-const eventsStore = () => import('../infra/db/events-store.js');
+import { recordEvent, type MetricsState } from './metrics.js';
 
 /** Audit: one append (one lock, one fdatasync) per batch. A redelivered event already in the log is skipped. */
 export function auditHandler(log: AuditLog): EventHandler {
@@ -36,7 +37,6 @@ export function derivedHandler(store: () => Promise<Store>, now: () => Date): Ev
     name: 'derived',
     acksItself: true,
     async handle(batch) {
-      const es = await eventsStore();
       const s = await store();
       await s.transaction(async (tx) => {
         const undone = new Set(await es.takeUndone(tx, 'derived', batch.map((d) => d.event.id), now().toISOString()));
@@ -82,7 +82,6 @@ export function cacheHandler(deps: CacheHandlerDeps): EventHandler {
     async handle(batch) {
       const cache = deps.cache;
       if (!cache) return;
-      const { companyCacheKeys, fillCompanyCache } = await import('./company.js');
       const ids = new Set<number>();
       for (const d of batch) {
         const { before, after } = d.event.payload as { before?: Company | null; after?: Company | null };
@@ -91,10 +90,9 @@ export function cacheHandler(deps: CacheHandlerDeps): EventHandler {
         if (d.event.companyId !== null) ids.add(d.event.companyId);
       }
       if (!deps.warm || ids.size === 0) return;
-      const repo = await import('../infra/db/company-read.js');
       const s = await deps.store();
       for (const id of ids) {
-        const c = await repo.findCompany(s.read, { kind: 'id', id });
+        const c = await findCompany(s.read, { kind: 'id', id });
         if (c && !c.deletedAt) fillCompanyCache(cache, deps.ttlSeconds, c);
       }
     },
@@ -109,7 +107,6 @@ export function metricsHandler(update: (mutate: (s: MetricsState) => void) => Pr
   return {
     name: 'metrics',
     async handle(batch: ClaimedDelivery[]) {
-      const { recordEvent } = await import('./metrics.js');
       await update((s) => {
         for (const d of batch) recordEvent(s, d.event);
       });

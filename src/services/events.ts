@@ -1,13 +1,21 @@
 // Events as the CLI runs them: which handlers exist, what happens after a command that wrote
 // (deliver what is due, count, check alerts), the metrics every command records, and the
 // use cases behind `companyctl events list|retry|drain`. Takes ports, never a Context.
-import type { AuditLog } from '../infra/audit-log.js';
+// This module is loaded only after a command that wrote, or by the events, audit and stats
+// commands; what it needs is imported statically, so it loads as one chunk.
+import { statSync } from 'node:fs';
+import { AuditLog } from '../infra/audit-log.js';
 import type { FileCache } from '../infra/cache.js';
+import * as es from '../infra/db/events-store.js';
 import type { DeliveryCounts, DeliveryFilter, DeliveryRow } from '../infra/db/events-store.js';
 import type { Store } from '../infra/db/store.js';
+import * as mf from '../infra/metrics-file.js';
 import { CompanyctlError } from '../errors.js';
-import { DEFAULT_DISPATCH, type DispatchDeps, type DispatchReport, type EventHandler } from './dispatch.js';
+import { DEFAULT_DISPATCH, dispatchDue, drain, mergeReports, type DispatchDeps, type DispatchReport, type EventHandler } from './dispatch.js';
+import * as h from './events-handlers.js';
 import type { EventsSettings } from './events-settings.js';
+import { webhookHandler } from './events-webhook.js';
+import * as m from './metrics.js';
 import type { Alert, MetricsState } from './metrics.js';
 
 export interface EventsEnv {
@@ -32,13 +40,10 @@ export interface EventsEnv {
 }
 
 export async function openAuditLog(env: Pick<EventsEnv, 'stateDir' | 'settings'>): Promise<AuditLog> {
-  const { AuditLog } = await import('../infra/audit-log.js');
   return new AuditLog(env.stateDir, env.settings().auditMaxBytes);
 }
 
 export async function handlersFor(env: EventsEnv, opts: { warm?: boolean } = {}): Promise<EventHandler[]> {
-  const h = await import('./events-handlers.js');
-  const { webhookHandler } = await import('./events-webhook.js');
   const settings = env.settings();
   const webhook = await webhookHandler({ store: env.store, now: env.now });
   return [
@@ -69,10 +74,9 @@ function cacheCounters(env: EventsEnv): { hits: number; misses: number } | undef
   return { hits: fileSize(`${env.cacheDir}/hits.count`), misses: fileSize(`${env.cacheDir}/misses.count`) };
 }
 
-let fs: typeof import('node:fs') | undefined;
 function fileSize(file: string): number {
   try {
-    return fs!.statSync(file).size;
+    return statSync(file).size;
   } catch {
     return 0;
   }
@@ -80,9 +84,6 @@ function fileSize(file: string): number {
 
 /** Change the metrics state and rewrite the Prometheus text file. */
 export async function persistMetrics(env: EventsEnv, mutate: (s: MetricsState) => void, opts: { render?: boolean } = {}): Promise<MetricsState> {
-  fs ??= await import('node:fs');
-  const mf = await import('../infra/metrics-file.js');
-  const m = await import('./metrics.js');
   return mf.updateState(
     env.stateDir,
     m.emptyMetrics,
@@ -100,8 +101,6 @@ export async function persistMetrics(env: EventsEnv, mutate: (s: MetricsState) =
 }
 
 export async function readMetrics(env: Pick<EventsEnv, 'stateDir'>): Promise<MetricsState> {
-  const mf = await import('../infra/metrics-file.js');
-  const m = await import('./metrics.js');
   return m.normaliseMetrics(mf.readState(env.stateDir, m.emptyMetrics));
 }
 
@@ -112,10 +111,8 @@ export async function updateMetricsFile(env: EventsEnv): Promise<void> {
 
 /** Count deliveries in the store, record a dispatch's outcome, and evaluate the alerts. */
 export async function refreshAndCheck(env: EventsEnv, report?: DispatchReport): Promise<{ counts: DeliveryCounts; alerts: Alert[]; raised: Alert[] }> {
-  const { deliveryCounts } = await import('../infra/db/events-store.js');
-  const m = await import('./metrics.js');
   const store = await env.store();
-  const counts = await deliveryCounts(store.read);
+  const counts = await es.deliveryCounts(store.read);
   const now = env.now();
   let alerts: Alert[] = [];
   let raised: Alert[] = [];
@@ -166,7 +163,6 @@ export async function afterWrite(env: EventsEnv, notice: (m: string) => void): P
   try {
     const settings = env.settings();
     if (!settings.dispatchAfterCommand) return undefined;
-    const { dispatchDue, mergeReports } = await import('./dispatch.js');
     const deps = await dispatchDepsFor(env);
     const deadline = Date.now() + 10_000;
     let report = await dispatchDue(deps, { maxDeliveries: settings.afterCommandLimit, deadline });
@@ -186,12 +182,10 @@ export async function afterWrite(env: EventsEnv, notice: (m: string) => void): P
 // ---- events list | retry | drain ----
 
 export async function listEvents(env: EventsEnv, filter: DeliveryFilter): Promise<DeliveryRow[]> {
-  const { listDeliveries } = await import('../infra/db/events-store.js');
-  return listDeliveries((await env.store()).read, filter);
+  return es.listDeliveries((await env.store()).read, filter);
 }
 
 export async function retryEvents(env: EventsEnv, target: { eventId: number } | { allDead: true }): Promise<number> {
-  const es = await import('../infra/db/events-store.js');
   const store = await env.store();
   if ('eventId' in target && !(await es.eventExists(store.read, target.eventId))) {
     throw new CompanyctlError('COMPANYCTL_NOT_FOUND', `no event with id ${target.eventId}`, { hint: 'list events with "companyctl events list"' });
@@ -200,7 +194,6 @@ export async function retryEvents(env: EventsEnv, target: { eventId: number } | 
 }
 
 export async function drainEvents(env: EventsEnv, opts: { waitMs?: number; warm?: boolean } = {}) {
-  const { drain } = await import('./dispatch.js');
   const report = await drain(await dispatchDepsFor(env, { warm: opts.warm }), { waitMs: opts.waitMs });
   const { alerts, raised, counts } = await refreshAndCheck(env, report);
   let remaining = counts;

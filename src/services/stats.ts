@@ -1,7 +1,8 @@
 // What `companyctl stats` shows: the derived company counts from the store; event delivery,
 // imports, commands and cache from the metrics; and the alerts.
 import { statSync } from 'node:fs';
-import type { EventsEnv } from './events.js';
+import { readStats } from '../infra/db/events-store.js';
+import { readMetrics, refreshAndCheck, type EventsEnv } from './events.js';
 import type { Alert } from './metrics.js';
 
 export interface StatsSnapshot {
@@ -24,8 +25,6 @@ export interface StatsSnapshot {
 
 export async function statsSnapshot(env: EventsEnv, opts: { top?: number } = {}): Promise<StatsSnapshot> {
   const top = opts.top ?? 10;
-  const { refreshAndCheck, readMetrics } = await import('./events.js');
-  const { readStats } = await import('../infra/db/events-store.js');
   const { alerts } = await refreshAndCheck(env);
   const store = await env.store();
   const counts = await readStats(store.read);
