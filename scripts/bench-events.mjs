@@ -95,7 +95,7 @@ export async function run(dir, companies, dispatch) {
       await dispatchDue(await dispatchDepsFor(env));
       drainMs = performance.now() - t1;
     }
-    const counts = await deliveryCounts(store.read);
+    const counts = await deliveryCounts(store.read, { done: true });
     const auditLines = true ? readFileSync(join(dir, 'state', 'audit.log'), 'utf8').split('\\n').filter(Boolean).length : 0;
     return { ms, drainMs, counts, auditLines, batches: dispatcher?.runs ?? 0 };
   } finally {

@@ -199,9 +199,11 @@ export async function takeUndone(tx: StoreTx, handler: string, ids: number[], no
   return rows.map((r) => Number(r.event_id));
 }
 
-export async function deliveryCounts(read: SqlReader): Promise<DeliveryCounts> {
+/** Deliveries by state. `done` grows forever, so it is counted only when asked (a full scan). */
+export async function deliveryCounts(read: SqlReader, opts: { done?: boolean } = {}): Promise<DeliveryCounts> {
   const c: DeliveryCounts = { pending: 0, failed: 0, dead: 0, done: 0 };
-  for (const r of await read.all<{ status: DeliveryStatus; n: unknown }>('select status, count(*) as n from event_delivery group by status')) c[r.status] = Number(r.n);
+  const states = opts.done ? '' : ` where status in ('pending', 'failed', 'dead')`;
+  for (const r of await read.all<{ status: DeliveryStatus; n: unknown }>(`select status, count(*) as n from event_delivery${states} group by status`)) c[r.status] = Number(r.n);
   // Events not yet fanned out count once each as pending.
   c.pending += Number((await read.all<{ n: unknown }>(`select count(*) as n from outbox_event where status = 'pending'`))[0]?.n ?? 0);
   return c;
