@@ -167,7 +167,12 @@ export async function afterWrite(env: EventsEnv, notice: (m: string) => void): P
     const deadline = Date.now() + 10_000;
     let report = await dispatchDue(deps, { maxDeliveries: settings.afterCommandLimit, deadline });
     const { raised } = await refreshAndCheck(env, report);
-    if (raised.length > 0) report = mergeReports(report, await dispatchDue(deps, { maxDeliveries: 100, deadline }));
+    if (raised.length > 0) {
+      // The alert events just raised: delivered now too, and counted.
+      const more = await dispatchDue(deps, { maxDeliveries: 100, deadline });
+      await refreshAndCheck(env, more);
+      report = mergeReports(report, more);
+    }
     logReport(env, report);
     if (report.dead > 0) notice(`warning: ${report.dead} event deliveries are dead; see "companyctl events list --dead"`);
     return report;
@@ -194,10 +199,15 @@ export async function retryEvents(env: EventsEnv, target: { eventId: number } | 
 }
 
 export async function drainEvents(env: EventsEnv, opts: { waitMs?: number; warm?: boolean } = {}) {
-  const report = await drain(await dispatchDepsFor(env, { warm: opts.warm }), { waitMs: opts.waitMs });
+  const deps = await dispatchDepsFor(env, { warm: opts.warm });
+  let report = await drain(deps, { waitMs: opts.waitMs });
   const { alerts, raised, counts } = await refreshAndCheck(env, report);
   let remaining = counts;
-  if (raised.length > 0) remaining = (await drain(await dispatchDepsFor(env, { warm: opts.warm }))).remaining;
+  if (raised.length > 0) {
+    const more = await drain(deps);
+    remaining = (await refreshAndCheck(env, more)).counts;
+    report = { ...mergeReports(report, more), remaining };
+  }
   logReport(env, report);
   return { ...report, remaining, alerts };
 }
