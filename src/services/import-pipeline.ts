@@ -190,6 +190,46 @@ export function keyStrings(key: ImportKey, c: CompanyInput): string[] {
   }
 }
 
+/** keyStrings(key, c)[0] for the single-key kinds, without an array; undefined when absent. */
+function keyString(kind: Exclude<ImportKeyKind, 'external'>, c: CompanyInput): string | undefined {
+  switch (kind) {
+    case 'domain':
+      return c.domain ? `d:${c.domain}` : undefined;
+    case 'lei':
+      return c.lei ? `l:${c.lei}` : undefined;
+    case 'registration':
+      return c.registrationCountry && c.registrationNumber ? `r:${c.registrationCountry}\u0000${c.registrationNumber}` : undefined;
+  }
+}
+
+/** A validated row's values in ROW_FIELDS order (written out: one shape, no keyed loads). */
+function pushValues(out: (string | number | null)[], c: CompanyInput): void {
+  out.push(
+    c.name,
+    c.legalName,
+    c.domain,
+    c.website,
+    c.registrationNumber,
+    c.registrationCountry,
+    c.lei,
+    c.industry,
+    c.employees,
+    c.revenueAmount,
+    c.revenueCurrency,
+    c.addressLine1,
+    c.addressLine2,
+    c.city,
+    c.region,
+    c.postcode,
+    c.country,
+    c.status,
+    c.incorporationDate,
+    c.tags.length === 0 ? '[]' : JSON.stringify(c.tags),
+  );
+}
+const PUSHED = 'name,legalName,domain,website,registrationNumber,registrationCountry,lei,industry,employees,revenueAmount,revenueCurrency,addressLine1,addressLine2,city,region,postcode,country,status,incorporationDate,tags';
+if (ROW_FIELDS.join(',') !== PUSHED) throw new Error('import-pipeline: pushValues is out of step with INPUT_FIELDS');
+
 export function describeImportKey(key: ImportKey): string {
   return key.kind === 'external' && key.source ? `external:${key.source}` : key.kind;
 }
@@ -267,27 +307,32 @@ export async function* runPipeline(opts: PipelineOptions, stdin: NodeJS.Readable
     }
   });
 
-  for await (const batch of records) for (const rec of batch) {
+  // The loop's per-record state, read by one reject function (no closure per record).
+  let rec: InputRecord = { line: 0 };
+  let skipping = false;
+  const reject = (field: string, reason: string) => {
+    if (!skipping) chunk.rejects.push({ line: rec.line, field, reason, cells: rec.cells, text: rec.text });
+  };
+  const nMapped = mapped.length;
+
+  for await (const batch of records) for (rec of batch) {
     recordNo++;
-    const skipping = recordNo <= opts.skipRecords;
+    skipping = recordNo <= opts.skipRecords;
     if (!skipping) chunk.records++;
-    const reject = (field: string, reason: string) => {
-      if (!skipping) chunk.rejects.push({ line: rec.line, field, reason, cells: rec.cells, text: rec.text });
-    };
     if (rec.error) {
       reject('record', rec.error);
     } else {
       const raw: Record<string, unknown> = {};
       let mask = 0;
       let ok = true;
-      if (rec.cells) {
-        const cells = rec.cells;
+      const cells = rec.cells;
+      if (cells) {
         if (cells.length !== width) {
           reject('record', `has ${cells.length} columns, the header has ${width}`);
           ok = false;
         } else {
           mask = headerMask;
-          for (let k = 0; k < mapped.length; k++) {
+          for (let k = 0; k < nMapped; k++) {
             const c = cells[mappedIdx[k]!]!;
             // An empty cell gives no value: the field gets create's default (or is cleared on update).
             if (c !== '') raw[mapped[k]!] = c.charCodeAt(0) === 39 ? unguard(c) : c;
@@ -311,24 +356,27 @@ export async function* runPipeline(opts: PipelineOptions, stdin: NodeJS.Readable
           for (const issue of e.issues.slice(0, 1)) reject(issue.field, issue.message + (e.issues.length > 1 ? ` (and ${e.issues.length - 1} more: ${e.issues.slice(1).map((i) => `${i.field}: ${i.message}`).join('; ')})` : ''));
         }
         if (input) {
-          const keys = keyStrings(opts.key, input);
-          if (keys.length === 0) {
-            reject(keyField, `is required: it is the import key (--key ${keyLabel})`);
-          } else {
-            let dupOf = 0;
+          let dupOf = 0;
+          let hasKey = true;
+          if (opts.key.kind === 'external') {
+            const keys = keyStrings(opts.key, input);
+            hasKey = keys.length > 0;
             for (const k of keys) dupOf ||= seen.add(k, rec.line);
-            if (dupOf) {
-              reject(keyField, `repeats the ${keyLabel} key of line ${dupOf} in this file`);
-            } else if (!skipping) {
-              chunk.lines.push(rec.line);
-              for (const f of ROW_FIELDS) {
-                const v = input[f];
-                chunk.values.push(f === 'tags' ? JSON.stringify(v) : (v as string | number | null));
-              }
-              chunk.masks.push(mask);
-              chunk.externalIds.push(mask & EXTERNAL_BIT ? JSON.stringify(input.externalIds.map((e) => [e.source, e.id])) : null);
-              chunk.originals.push(rec.cells ? rec.cells.join(CELL_SEP) : (rec.text ?? JSON.stringify(rec.object)));
-            }
+          } else {
+            const k = keyString(opts.key.kind, input);
+            if (k === undefined) hasKey = false;
+            else dupOf = seen.add(k, rec.line);
+          }
+          if (!hasKey) {
+            reject(keyField, `is required: it is the import key (--key ${keyLabel})`);
+          } else if (dupOf) {
+            reject(keyField, `repeats the ${keyLabel} key of line ${dupOf} in this file`);
+          } else if (!skipping) {
+            chunk.lines.push(rec.line);
+            pushValues(chunk.values, input);
+            chunk.masks.push(mask);
+            chunk.externalIds.push(mask & EXTERNAL_BIT ? JSON.stringify(input.externalIds.map((e) => [e.source, e.id])) : null);
+            chunk.originals.push(cells ? cells.join(CELL_SEP) : (rec.text ?? JSON.stringify(rec.object)));
           }
         }
       }
@@ -345,4 +393,5 @@ export async function* runPipeline(opts: PipelineOptions, stdin: NodeJS.Readable
   }
   yield { type: 'end', records: recordNo, bytes: stats.bytes, checksum: hash?.digest('hex') };
 }
+
 

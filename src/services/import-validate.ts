@@ -52,6 +52,14 @@ function guarded(field: string, issues: Issue[], fn: () => unknown): unknown {
   }
 }
 
+/**
+ * A domain normaliseDomain would return unchanged: lower-case LDH labels, a letters-only TLD,
+ * no www. prefix, no punycode (domainToASCII leaves such a name as it is). Most cells of an
+ * import are already canonical; they skip the URL parser.
+ */
+const CANONICAL_DOMAIN = /^(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$/;
+const isCanonicalDomain = (v: string): boolean => v.length <= 253 && CANONICAL_DOMAIN.test(v) && !v.startsWith('www.') && !v.includes('xn--');
+
 const EMPTY_DEFAULTS: Record<string, unknown> = { status: 'active', tags: [], externalIds: [] };
 
 /**
@@ -119,7 +127,7 @@ export function compileRowValidator(today: Date): RowValidator {
   const fns: Record<(typeof INPUT_FIELDS)[number], FieldFn> = {
     name: textField('name', 300),
     legalName: textField('legalName', 300),
-    domain: normalisedField('domain', n.normaliseDomain),
+    domain: normalisedField('domain', (v) => (isCanonicalDomain(v) ? v : n.normaliseDomain(v))),
     website: normalisedField('website', n.normaliseWebsite),
     registrationNumber: normalisedField('registrationNumber', n.normaliseRegistrationNumber),
     registrationCountry: normalisedField('registrationCountry', memo(n.normaliseRegistrationCountry)),
