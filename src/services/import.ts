@@ -96,9 +96,14 @@ export interface ImportSummary {
 }
 
 const STALE_MS = 10 * 60_000;
-const PENDING_CHUNKS = 2;
-/** Rows per batch from the reader; a chunk (transaction) is one or more batches. */
-const BATCH_ROWS = 5000;
+/**
+ * Batches the reader may post before the writer has taken the previous one: none. It still
+ * parses the next batch while one is written (it waits for its credit only to post it), and
+ * every batch parked in the writer's message queue is main-thread heap (RSS, PERF-NOTES).
+ */
+const PENDING_CHUNKS = 0;
+/** Rows per batch from the reader; a chunk (transaction) is one or more batches. Small, so a batch dies young on both threads. */
+const BATCH_ROWS = 2000;
 
 // ---------------------------------------------------------------- rejects file
 
@@ -195,7 +200,8 @@ function workerSource(file: URL, opts: PipelineOptions, stdin: NodeJS.ReadableSt
     stdin: opts.source === '-',
     stdout: false,
     // The reader holds a few batches and the duplicate-key table: a small heap keeps RSS flat.
-    resourceLimits: { maxOldGenerationSizeMb: 96, maxYoungGenerationSizeMb: 16 },
+    // Its live heap is ~25 MB (the key table is off-heap); the limits bound how far it grows before collecting.
+    resourceLimits: { maxOldGenerationSizeMb: 64, maxYoungGenerationSizeMb: 8 },
   });
   if (opts.source === '-' && worker.stdin) (stdin as NodeJS.ReadableStream).pipe(worker.stdin);
   const queue: (PipelineEvent | { type: 'error'; error: Record<string, unknown> } | { type: 'exit' })[] = [];
