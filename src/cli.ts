@@ -117,7 +117,12 @@ export interface RunResult {
   exitCode: number;
 }
 
-export function buildProgram(run: Runner): Command {
+/**
+ * The whole command tree; with `argv`, a group's subcommands are defined only when that group
+ * is on the command line (start-up time: `companyctl --help` needs the groups' names only).
+ */
+export function buildProgram(run: Runner, argv?: string[]): Command {
+  const wanted = (name: string) => !argv || argv.includes(name);
   const program = new Command('companyctl')
     .description('Company records from the command line: CRUD, imports, exports, events')
     .version(VERSION, '-V, --version')
@@ -141,62 +146,84 @@ export function buildProgram(run: Runner): Command {
   whoami.register(program, run);
 
   const auth = program.command('auth').description('the current login: status and token');
-  authStatus.register(auth, run);
-  authToken.register(auth, run);
+  if (wanted('auth')) {
+    authStatus.register(auth, run);
+    authToken.register(auth, run);
+  }
 
   const token = program.command('token').description('named API tokens for cron and CI (admin)');
-  tokenCreate.register(token, run);
-  tokenList.register(token, run);
-  tokenRevoke.register(token, run);
+  if (wanted('token')) {
+    tokenCreate.register(token, run);
+    tokenList.register(token, run);
+    tokenRevoke.register(token, run);
+  }
 
   const user = program.command('user').description('users and roles (admin)');
-  userAdd.register(user, run);
-  userList.register(user, run);
-  userDisable.register(user, run);
-  userEnable.register(user, run);
-  userSetRole.register(user, run);
-  userPasswd.register(user, run);
+  if (wanted('user')) {
+    userAdd.register(user, run);
+    userList.register(user, run);
+    userDisable.register(user, run);
+    userEnable.register(user, run);
+    userSetRole.register(user, run);
+    userPasswd.register(user, run);
+  }
 
   const company = program.command('company').description('create, read, update and delete companies');
-  companyCreate.register(company, run);
-  companyGet.register(company, run);
-  companyList.register(company, run);
-  companyUpdate.register(company, run);
-  companyDelete.register(company, run);
-  companyRestore.register(company, run);
+  if (wanted('company')) {
+    companyCreate.register(company, run);
+    companyGet.register(company, run);
+    companyList.register(company, run);
+    companyUpdate.register(company, run);
+    companyDelete.register(company, run);
+    companyRestore.register(company, run);
+  }
 
   const db = program.command('db').description('the store: schema migrations and status');
-  dbMigrate.register(db, run);
-  dbStatus.register(db, run);
+  if (wanted('db')) {
+    dbMigrate.register(db, run);
+    dbStatus.register(db, run);
+  }
 
   const cache = program.command('cache').description('the file cache of company reads');
-  cacheStats.register(cache, run);
-  cacheClear.register(cache, run);
+  if (wanted('cache')) {
+    cacheStats.register(cache, run);
+    cacheClear.register(cache, run);
+  }
 
   const imp = importCmd.register(program, run);
-  importResume.register(imp, run);
-  importList.register(imp, run);
-  importShow.register(imp, run);
+  if (wanted('import')) {
+    importResume.register(imp, run);
+    importList.register(imp, run);
+    importShow.register(imp, run);
+  }
   exportCmd.register(program, run);
 
   const enrich = enrichCmd.register(program, run);
-  enrichSetKey.register(enrich, run);
-  enrichList.register(enrich, run);
+  if (wanted('enrich')) {
+    enrichSetKey.register(enrich, run);
+    enrichList.register(enrich, run);
+  }
 
   const webhook = program.command('webhook').description('outbound webhooks: signed event deliveries (admin)');
-  webhookAdd.register(webhook, run);
-  webhookList.register(webhook, run);
-  webhookRemove.register(webhook, run);
-  webhookTest.register(webhook, run);
+  if (wanted('webhook')) {
+    webhookAdd.register(webhook, run);
+    webhookList.register(webhook, run);
+    webhookRemove.register(webhook, run);
+    webhookTest.register(webhook, run);
+  }
 
   const events = program.command('events').description('the event queue: deliveries to the audit log, counts, cache and webhooks');
-  eventsList.register(events, run);
-  eventsRetry.register(events, run);
-  eventsDrain.register(events, run);
+  if (wanted('events')) {
+    eventsList.register(events, run);
+    eventsRetry.register(events, run);
+    eventsDrain.register(events, run);
+  }
 
   const audit = auditQuery.register(program, run);
-  auditVerify.register(audit, run);
-  auditStats.register(audit, run);
+  if (wanted('audit')) {
+    auditVerify.register(audit, run);
+    auditStats.register(audit, run);
+  }
 
   stats.register(program, run);
   return program;
@@ -234,7 +261,7 @@ export async function runCli(argv: string[], io: IO, env: Record<string, string 
       await ctx.close();
     }
   };
-  const program = buildProgram(run);
+  const program = buildProgram(run, argv);
   const configure = (c: Command) => {
     c.exitOverride();
     c.configureOutput({
