@@ -83,4 +83,38 @@ export function bootstrapBin(env: Record<string, string | undefined>): void {
   if (login.code !== 0) throw new Error(`login failed: ${login.stderr}`);
 }
 
+export interface InProcessRun {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/**
+ * Run one command in this process through runCli, with in-memory streams: a terminal when
+ * `tty`, a pipe otherwise; `prompter` answers prompts (on a TTY) without a real terminal.
+ */
+export async function runInProcess(
+  args: string[],
+  env: Record<string, string | undefined>,
+  opts: { tty?: boolean; stdin?: string; prompter?: import('../src/io/prompter.js').Prompter } = {},
+): Promise<InProcessRun> {
+  const { runCli } = await import('../src/cli.js');
+  const { PassThrough, Writable } = await import('node:stream');
+  let stdout = '';
+  let stderr = '';
+  const stdin = new PassThrough();
+  stdin.end(opts.stdin ?? '');
+  const tty = !!opts.tty;
+  const io = {
+    stdin,
+    stdout: new Writable({ write: (c, _e, cb) => ((stdout += c), cb()) }),
+    stderr: new Writable({ write: (c, _e, cb) => ((stderr += c), cb()) }),
+    stdinIsTTY: tty,
+    stdoutIsTTY: tty,
+    stderrIsTTY: tty,
+  };
+  const code = await runCli(['node', 'companyctl', ...args], io, env, opts.prompter);
+  return { code, stdout, stderr };
+}
+
 export const hasScript = spawnSync('script', ['--version']).status === 0;

@@ -2,31 +2,14 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { chmodSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { PassThrough, Writable } from 'node:stream';
 import type { Command } from 'commander';
 import { buildProgram, commandPath, COMMAND_ROLES, runCli } from '../../src/cli.js';
-import type { IO } from '../../src/context.js';
-import { ADMIN_PASSWORD, tempHome } from '../helpers.js';
+import { ADMIN_PASSWORD, runInProcess, tempHome } from '../helpers.js';
 
 let home: ReturnType<typeof tempHome>;
 
-async function cli(args: string[], opts: { tty?: boolean; stdin?: string; env?: Record<string, string> } = {}) {
-  let stdout = '';
-  let stderr = '';
-  const stdin = new PassThrough();
-  stdin.end(opts.stdin ?? '');
-  const tty = !!opts.tty;
-  const io: IO = {
-    stdin,
-    stdout: new Writable({ write: (c, _e, cb) => ((stdout += c), cb()) }),
-    stderr: new Writable({ write: (c, _e, cb) => ((stderr += c), cb()) }),
-    stdinIsTTY: tty,
-    stdoutIsTTY: tty,
-    stderrIsTTY: tty,
-  };
-  const code = await runCli(['node', 'companyctl', ...args], io, { COMPANYCTL_HOME: home.home, ...opts.env });
-  return { code, stdout, stderr };
-}
+const cli = (args: string[], opts: { tty?: boolean; stdin?: string; env?: Record<string, string> } = {}) =>
+  runInProcess(args, { COMPANYCTL_HOME: home.home, ...opts.env }, opts);
 
 async function tokenFor(role: 'viewer' | 'editor' | 'admin'): Promise<Record<string, string>> {
   const r = await cli(['token', 'create', '--name', `t-${role}-${Math.random().toString(36).slice(2, 6)}`, '--role', role]);

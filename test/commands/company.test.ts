@@ -1,10 +1,7 @@
 // Each company command run in-process through runCli: on a TTY, without one, and with --json.
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { PassThrough, Writable } from 'node:stream';
-import { runCli } from '../../src/cli.js';
-import type { IO } from '../../src/context.js';
 import type { Prompter } from '../../src/io/prompter.js';
-import { ADMIN_PASSWORD, tempHome } from '../helpers.js';
+import { ADMIN_PASSWORD, runInProcess, tempHome } from '../helpers.js';
 
 interface Run {
   code: number;
@@ -28,26 +25,12 @@ function scripted(answers: (string | boolean)[]): Prompter & { asked: string[] }
     asked,
     input: async (m) => (asked.push(m), String(answers.shift() ?? '')),
     confirm: async (m) => (asked.push(m), Boolean(answers.shift())),
+    password: async (m) => (asked.push(m), String(answers.shift() ?? '')),
   };
 }
 
-async function cli(args: string[], opts: { tty?: boolean; stdin?: string; prompter?: Prompter } = {}): Promise<Run> {
-  let stdout = '';
-  let stderr = '';
-  const stdin = new PassThrough();
-  stdin.end(opts.stdin ?? '');
-  const tty = !!opts.tty;
-  const io: IO = {
-    stdin,
-    stdout: new Writable({ write: (c, _e, cb) => ((stdout += c), cb()) }),
-    stderr: new Writable({ write: (c, _e, cb) => ((stderr += c), cb()) }),
-    stdinIsTTY: tty,
-    stdoutIsTTY: tty,
-    stderrIsTTY: tty,
-  };
-  const code = await runCli(['node', 'companyctl', ...args], io, { COMPANYCTL_HOME: home.home }, opts.prompter);
-  return { code, stdout, stderr };
-}
+const cli = (args: string[], opts: { tty?: boolean; stdin?: string; prompter?: Prompter } = {}): Promise<Run> =>
+  runInProcess(args, { COMPANYCTL_HOME: home.home }, opts);
 
 const create = async (...flags: string[]) => JSON.parse((await cli(['company', 'create', '--json', ...flags])).stdout);
 

@@ -4,10 +4,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { PassThrough, Writable } from 'node:stream';
-import { runCli } from '../../src/cli.js';
-import type { IO } from '../../src/context.js';
-import { ADMIN_PASSWORD, tempHome } from '../helpers.js';
+import { ADMIN_PASSWORD, runInProcess, tempHome } from '../helpers.js';
 import { byDomain, enrichConfig, startApi, type TestApi } from '../../fixtures/enrich/server.js';
 
 interface Run {
@@ -21,24 +18,8 @@ let home: ReturnType<typeof tempHome>;
 let api: TestApi;
 let configFile: string;
 
-async function cli(args: string[], opts: { tty?: boolean; stdin?: string; env?: Record<string, string | undefined> } = {}): Promise<Run> {
-  let stdout = '';
-  let stderr = '';
-  const stdin = new PassThrough();
-  stdin.end(opts.stdin ?? '');
-  const tty = !!opts.tty;
-  const io: IO = {
-    stdin,
-    stdout: new Writable({ write: (c, _e, cb) => ((stdout += c), cb()) }),
-    stderr: new Writable({ write: (c, _e, cb) => ((stderr += c), cb()) }),
-    stdinIsTTY: tty,
-    stdoutIsTTY: tty,
-    stderrIsTTY: tty,
-  };
-  const env = { COMPANYCTL_HOME: home.home, COMPANYCTL_CONFIG: configFile, TEST_ENRICH_KEY: API_KEY, ...opts.env };
-  const code = await runCli(['node', 'companyctl', ...args], io, env);
-  return { code, stdout, stderr };
-}
+const cli = (args: string[], opts: { tty?: boolean; stdin?: string; env?: Record<string, string | undefined> } = {}): Promise<Run> =>
+  runInProcess(args, { COMPANYCTL_HOME: home.home, COMPANYCTL_CONFIG: configFile, TEST_ENRICH_KEY: API_KEY, ...opts.env }, opts);
 
 const json = async (args: string[], env?: Record<string, string | undefined>) => {
   const r = await cli([...args, '--json'], { env });

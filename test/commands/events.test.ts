@@ -3,11 +3,8 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { PassThrough, Writable } from 'node:stream';
 import parsePrometheus from 'parse-prometheus-text-format';
-import { runCli } from '../../src/cli.js';
-import type { IO } from '../../src/context.js';
-import { ADMIN_PASSWORD, tempHome } from '../helpers.js';
+import { ADMIN_PASSWORD, runInProcess, tempHome } from '../helpers.js';
 import { checkExposition } from '../services/prometheus-exposition.js';
 
 let home: ReturnType<typeof tempHome>;
@@ -17,23 +14,8 @@ const config = (doc: object) => {
   writeFileSync(join(home.home, 'config', 'config.json'), JSON.stringify(doc));
 };
 
-async function cli(args: string[], opts: { tty?: boolean; stdin?: string; env?: Record<string, string> } = {}) {
-  let stdout = '';
-  let stderr = '';
-  const stdin = new PassThrough();
-  stdin.end(opts.stdin ?? '');
-  const tty = !!opts.tty;
-  const io: IO = {
-    stdin,
-    stdout: new Writable({ write: (c, _e, cb) => ((stdout += c), cb()) }),
-    stderr: new Writable({ write: (c, _e, cb) => ((stderr += c), cb()) }),
-    stdinIsTTY: tty,
-    stdoutIsTTY: tty,
-    stderrIsTTY: tty,
-  };
-  const code = await runCli(['node', 'companyctl', ...args], io, { COMPANYCTL_HOME: home.home, ...opts.env }, undefined);
-  return { code, stdout, stderr };
-}
+const cli = (args: string[], opts: { tty?: boolean; stdin?: string; env?: Record<string, string> } = {}) =>
+  runInProcess(args, { COMPANYCTL_HOME: home.home, ...opts.env }, opts);
 const json = async (args: string[], env?: Record<string, string>) => {
   const r = await cli([...args, '--json'], { env });
   if (r.stdout === '') throw new Error(`no output from ${args.join(' ')} (exit ${r.code}): ${r.stderr}`);
