@@ -3,7 +3,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { chmodSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Command } from 'commander';
-import { buildProgram, commandPath, COMMAND_ROLES, runCli } from '../../src/cli.js';
+import { buildProgram, commandPath, COMMAND_ROLES } from '../../src/cli.js';
 import { ADMIN_PASSWORD, runInProcess, tempHome } from '../helpers.js';
 
 let home: ReturnType<typeof tempHome>;
