@@ -3,6 +3,7 @@
 import type { Command } from 'commander';
 import type { Runner } from '../src/cli.js';
 import type { Context } from '../src/context.js';
+import { addFilterFlags } from '../src/io/filter-flags.js';
 import type { EnrichProgress, EnrichSummary } from '../src/services/enrich.js';
 
 export interface EnrichCommandOptions {
@@ -23,16 +24,12 @@ export interface EnrichCommandOptions {
 const collect = (v: string, prev: string[] = []) => [...prev, v];
 
 export function register(program: Command, run: Runner): Command {
-  return program
-    .command('enrich')
+  return addFilterFlags(
+    program
+      .command('enrich')
     .description('fill in company fields from the configured company-data API; see also enrich set-key|list')
-    .option('--ids <id,id,...>', 'these companies (repeatable); instead of the filters', collect)
-    .option('--name <text>', 'name contains (case-insensitive)')
-    .option('--country <code>', 'address country (ISO 3166-1 alpha-2)')
-    .option('--industry <industry>', 'industry (case-insensitive)')
-    .option('--status <status>', 'active, dormant or dissolved')
-    .option('--tag <tag>', 'has this tag')
-    .option('--updated-since <when>', 'updated at or after: a date, an ISO time, or an age such as 36h or 7d')
+    .option('--ids <id,id,...>', 'these companies (repeatable); instead of the filters', collect),
+  )
     .option('--limit <n>', 'at most n companies (lowest ids first)')
     .option('--only-missing', 'only companies with at least one empty mapped field')
     .option('--overwrite', 'also replace values that were set by hand (default: keep them)')

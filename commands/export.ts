@@ -3,17 +3,12 @@
 import { Option, type Command } from 'commander';
 import type { Runner } from '../src/cli.js';
 import type { Context } from '../src/context.js';
+import { addFilterFlags, type FilterFlags } from '../src/io/filter-flags.js';
 
-export interface ExportOptions {
+export interface ExportOptions extends FilterFlags {
   output?: string;
   format?: string;
   fields?: string;
-  name?: string;
-  country?: string;
-  industry?: string;
-  status?: string;
-  tag?: string;
-  updatedSince?: string;
   deleted?: boolean;
   includeDeleted?: boolean;
   sort: string;
@@ -21,18 +16,14 @@ export interface ExportOptions {
 }
 
 export function register(program: Command, run: Runner): void {
-  program
-    .command('export')
+  addFilterFlags(
+    program
+      .command('export')
     .description('export companies as CSV, NDJSON or JSON (streamed; re-importable with "companyctl import")')
     .option('-o, --output <file>', 'write to this file (0600) instead of stdout')
     .addOption(new Option('--format <format>', 'csv, ndjson or json (default: from --output\'s name, else csv)').choices(['csv', 'ndjson', 'json']))
-    .option('--fields <a,b,...>', 'only these fields (default: id and every company field)')
-    .option('--name <text>', 'name contains (case-insensitive)')
-    .option('--country <code>', 'address country (ISO 3166-1 alpha-2)')
-    .option('--industry <industry>', 'industry (case-insensitive)')
-    .option('--status <status>', 'active, dormant or dissolved')
-    .option('--tag <tag>', 'has this tag')
-    .option('--updated-since <when>', 'updated at or after: a date, an ISO time, or an age such as 36h or 7d')
+    .option('--fields <a,b,...>', 'only these fields (default: id and every company field)'),
+  )
     .option('--deleted', 'only soft-deleted companies')
     .option('--include-deleted', 'live and soft-deleted companies')
     .option('--sort <field>', 'id, name, createdAt or updatedAt; prefix - for descending', 'id')

@@ -2,14 +2,9 @@
 import type { Command } from 'commander';
 import type { Runner } from '../../src/cli.js';
 import type { Context } from '../../src/context.js';
+import { addFilterFlags, type FilterFlags } from '../../src/io/filter-flags.js';
 
-export interface ListCommandOptions {
-  name?: string;
-  country?: string;
-  industry?: string;
-  status?: string;
-  tag?: string;
-  updatedSince?: string;
+export interface ListCommandOptions extends FilterFlags {
   deleted?: boolean;
   includeDeleted?: boolean;
   sort: string;
@@ -21,15 +16,7 @@ export interface ListCommandOptions {
 }
 
 export function register(parent: Command, run: Runner): void {
-  parent
-    .command('list')
-    .description('list companies')
-    .option('--name <text>', 'name contains (case-insensitive)')
-    .option('--country <code>', 'address country (ISO 3166-1 alpha-2)')
-    .option('--industry <industry>', 'industry (case-insensitive)')
-    .option('--status <status>', 'active, dormant or dissolved')
-    .option('--tag <tag>', 'has this tag')
-    .option('--updated-since <when>', 'updated at or after: a date, an ISO time, or an age such as 36h or 7d')
+  addFilterFlags(parent.command('list').description('list companies'))
     .option('--deleted', 'only soft-deleted companies')
     .option('--include-deleted', 'live and soft-deleted companies')
     .option('--sort <field>', 'id, name, createdAt or updatedAt; prefix - for descending', 'id')

@@ -2,15 +2,10 @@
 import { normaliseCountry } from '../domain/normalise.js';
 import { COMPANY_STATUSES, SORT_FIELDS, type SortField } from '../domain/company.js';
 import { CompanyctlError } from '../errors.js';
+import type { FilterFlags } from './filter-flags.js';
 import type { ListOptions } from '../services/company.js';
 
-export interface ListFlags {
-  name?: string;
-  country?: string;
-  industry?: string;
-  status?: string;
-  tag?: string;
-  updatedSince?: string;
+export interface ListFlags extends FilterFlags {
   deleted?: boolean;
   includeDeleted?: boolean;
   sort: string;
