@@ -3,17 +3,11 @@
 import type { Command } from 'commander';
 import type { Runner } from '../src/cli.js';
 import type { Context } from '../src/context.js';
-import { addFilterFlags } from '../src/io/filter-flags.js';
+import { addFilterFlags, type FilterFlags } from '../src/io/filter-flags.js';
 import type { EnrichProgress, EnrichSummary } from '../src/services/enrich.js';
 
-export interface EnrichCommandOptions {
+export interface EnrichCommandOptions extends FilterFlags {
   ids?: string[];
-  name?: string;
-  country?: string;
-  industry?: string;
-  status?: string;
-  tag?: string;
-  updatedSince?: string;
   limit?: string;
   onlyMissing?: boolean;
   overwrite?: boolean;
@@ -84,7 +78,8 @@ export async function enrichRun(ctx: Context, opts: EnrichCommandOptions): Promi
       { list, ids, raw },
       { overwrite: opts.overwrite, onlyMissing: opts.onlyMissing, refresh: opts.refresh, restart: opts.restart },
     );
-  const summary = await withCancellation(ctx, go);
+  const { withCancellation } = await import('../src/io/cancellation.js');
+  const summary = await withCancellation(ctx, 'stopping: requests in flight are dropped and the run stays resumable', go);
   await writeSummary(ctx, summary);
   const succeeded = summary.enriched + summary.unchanged + summary.notFound + summary.skipped;
   if (summary.failed > 0 && succeeded === 0) {
@@ -94,24 +89,6 @@ export async function enrichRun(ctx: Context, opts: EnrichCommandOptions): Promi
     });
   }
   return summary.failed > 0 ? ExitCode.partial : ExitCode.ok;
-}
-
-/** Ctrl-C (or SIGTERM) stops the run; unfinished companies stay pending, so it resumes later. */
-async function withCancellation<T>(ctx: Context, fn: (signal: AbortSignal) => Promise<T>): Promise<T> {
-  const ac = new AbortController();
-  const onSignal = () => {
-    if (ac.signal.aborted) process.exit(130);
-    ctx.notice('stopping: requests in flight are dropped and the run stays resumable (press Ctrl-C again to quit at once)');
-    ac.abort();
-  };
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
-  try {
-    return await fn(ac.signal);
-  } finally {
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
-  }
 }
 
 async function writeSummary(ctx: Context, s: EnrichSummary): Promise<void> {

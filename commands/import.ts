@@ -56,12 +56,12 @@ export async function importRun(ctx: Context, file: string | undefined, opts: Im
       hint: 'companyctl import companies.csv; see also "companyctl import list" and "companyctl import resume <job>"',
     });
   }
-  const { parseImportFlags, importDeps, withCancellation, writeImportSummary, exitCodeOf } = await import('../src/io/import-cli.js');
+  const { parseImportFlags, importDeps, withImportCancellation, writeImportSummary, exitCodeOf } = await import('../src/io/import-cli.js');
   const options = parseImportFlags(file, opts);
   const { runImport } = await import('../src/services/import.js');
   const { importProgress } = await import('../src/io/progress.js');
   const progress = await importProgress(ctx);
-  const summary = await withCancellation(ctx, (signal) => runImport(importDeps(ctx), options, progress, signal));
+  const summary = await withImportCancellation(ctx, (signal) => runImport(importDeps(ctx), options, progress, signal));
   await writeImportSummary(ctx, summary);
   return exitCodeOf(summary);
 }

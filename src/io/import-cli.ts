@@ -6,6 +6,7 @@ import { IMPORT_KEYS, type ImportKey } from '../services/import-pipeline.js';
 import type { InputFormat } from '../services/import-input.js';
 import type { ImportDeps, ImportOptions, ImportSummary, MaxErrors } from '../services/import.js';
 import { outputFormat, plainLine, writeJson, writeTable } from './output.js';
+import { withCancellation } from './cancellation.js';
 
 const usage = (flag: string, message: string, hint?: string) => new CompanyctlError('COMPANYCTL_USAGE', `${flag}: ${message}`, { field: flag, hint });
 
@@ -66,23 +67,9 @@ export function importDeps(ctx: Context): ImportDeps {
   };
 }
 
-/** Ctrl-C (or SIGTERM) stops after the chunk in flight, leaving a resumable job; twice quits now. */
-export async function withCancellation<T>(ctx: Context, fn: (signal: AbortSignal) => Promise<T>): Promise<T> {
-  const ac = new AbortController();
-  const onSignal = () => {
-    if (ac.signal.aborted) process.exit(ExitCode.cancelled);
-    ctx.notice('stopping after the chunk in flight (press Ctrl-C again to quit at once; the job stays resumable either way)');
-    ac.abort();
-  };
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
-  try {
-    return await fn(ac.signal);
-  } finally {
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
-  }
-}
+/** Ctrl-C stops after the chunk in flight, leaving a resumable job. */
+export const withImportCancellation = <T>(ctx: Context, fn: (signal: AbortSignal) => Promise<T>): Promise<T> =>
+  withCancellation(ctx, 'stopping after the chunk in flight; the job stays resumable', fn);
 
 export function exitCodeOf(s: ImportSummary): number {
   return s.rejected > 0 ? ExitCode.partial : ExitCode.ok;

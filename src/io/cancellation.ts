@@ -1,0 +1,21 @@
+// Ctrl-C (or SIGTERM) for long runs: the first asks the run to stop at a safe point (it stays
+// resumable), the second quits at once with exit 130.
+import type { Context } from '../context.js';
+import { ExitCode } from '../errors.js';
+
+export async function withCancellation<T>(ctx: Context, stopping: string, fn: (signal: AbortSignal) => Promise<T>): Promise<T> {
+  const ac = new AbortController();
+  const onSignal = () => {
+    if (ac.signal.aborted) process.exit(ExitCode.cancelled);
+    ctx.notice(`${stopping} (press Ctrl-C again to quit at once)`);
+    ac.abort();
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  try {
+    return await fn(ac.signal);
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+}
