@@ -58,6 +58,13 @@ export interface PipelineOptions {
   today: string;
   /** Compute the input's sha256 while reading (stdin, whose checksum is not known up front). */
   hashInput?: boolean;
+  /**
+   * Check repeated keys here, with a key table in memory (dry runs: nothing is written). A
+   * real import leaves it to the writer, which knows every company id it touched (1 bit an id,
+   * so memory stays flat however long the file); on resume it gets the skipped rows as replay
+   * chunks to relearn them.
+   */
+  checkDuplicates?: boolean;
 }
 
 export interface Reject {
@@ -84,6 +91,8 @@ export interface Chunk {
   originals: string[];
   rejects: Reject[];
   bytes: number;
+  /** Rows of records a resumed import already committed: only their keys matter (records is 0). */
+  replay?: boolean;
 }
 
 export interface PipelineHeader {
@@ -230,6 +239,11 @@ function pushValues(out: (string | number | null)[], c: CompanyInput): void {
 const PUSHED = 'name,legalName,domain,website,registrationNumber,registrationCountry,lei,industry,employees,revenueAmount,revenueCurrency,addressLine1,addressLine2,city,region,postcode,country,status,incorporationDate,tags';
 if (ROW_FIELDS.join(',') !== PUSHED) throw new Error('import-pipeline: pushValues is out of step with INPUT_FIELDS');
 
+/** A key string of keyStrings() as the user wrote it: "acme.de", "DE HRB 123", "crm:42". */
+export function keyValue(key: string): string {
+  return key.slice(2).replace('\u0000', ' ');
+}
+
 export function describeImportKey(key: ImportKey): string {
   return key.kind === 'external' && key.source ? `external:${key.source}` : key.kind;
 }
@@ -246,7 +260,7 @@ export async function* runPipeline(opts: PipelineOptions, stdin: NodeJS.Readable
   }
   const validate = compileRowValidator(new Date(opts.today));
   const explicit = new Map(opts.explicit);
-  const seen = new KeySet();
+  const seen = opts.checkDuplicates ? new KeySet() : undefined;
   const keyField = KEY_FIELD[opts.key.kind];
   const keyLabel = describeImportKey(opts.key);
 
@@ -297,6 +311,8 @@ export async function* runPipeline(opts: PipelineOptions, stdin: NodeJS.Readable
   let recordNo = 0;
   const newChunk = (): Chunk => ({ seq: ++seq, records: 0, lines: [], values: [], masks: [], externalIds: [], originals: [], rejects: [], bytes: 0 });
   let chunk = newChunk();
+  const replayKeys = opts.skipRecords > 0 && !opts.checkDuplicates;
+  let replay: Chunk | undefined = replayKeys ? { ...newChunk(), replay: true } : undefined;
   const width = columns?.length ?? 0;
   const mapped: InputField[] = [];
   const mappedIdx: number[] = [];
@@ -319,6 +335,10 @@ export async function* runPipeline(opts: PipelineOptions, stdin: NodeJS.Readable
     recordNo++;
     skipping = recordNo <= opts.skipRecords;
     if (!skipping) chunk.records++;
+    if (replay && (!skipping || replay.lines.length >= opts.chunkSize)) {
+      if (replay.lines.length) yield { type: 'chunk', chunk: replay };
+      replay = skipping ? { ...newChunk(), replay: true } : undefined;
+    }
     if (rec.error) {
       reject('record', rec.error);
     } else {
@@ -358,25 +378,28 @@ export async function* runPipeline(opts: PipelineOptions, stdin: NodeJS.Readable
         if (input) {
           let dupOf = 0;
           let hasKey = true;
+          let key: string | undefined;
           if (opts.key.kind === 'external') {
             const keys = keyStrings(opts.key, input);
             hasKey = keys.length > 0;
-            for (const k of keys) dupOf ||= seen.add(k, rec.line);
+            if (seen) for (const k of keys) dupOf ||= seen.add(k, rec.line);
+            key = keys[0];
           } else {
-            const k = keyString(opts.key.kind, input);
-            if (k === undefined) hasKey = false;
-            else dupOf = seen.add(k, rec.line);
+            key = keyString(opts.key.kind, input);
+            if (key === undefined) hasKey = false;
+            else if (seen) dupOf = seen.add(key, rec.line);
           }
           if (!hasKey) {
             reject(keyField, `is required: it is the import key (--key ${keyLabel})`);
           } else if (dupOf) {
-            reject(keyField, `repeats the ${keyLabel} key of line ${dupOf} in this file`);
-          } else if (!skipping) {
-            chunk.lines.push(rec.line);
-            pushValues(chunk.values, input);
-            chunk.masks.push(mask);
-            chunk.externalIds.push(mask & EXTERNAL_BIT ? JSON.stringify(input.externalIds.map((e) => [e.source, e.id])) : null);
-            chunk.originals.push(cells ? cells.join(CELL_SEP) : (rec.text ?? JSON.stringify(rec.object)));
+            reject(keyField, `repeats the ${keyLabel} key ${keyValue(key!)} of line ${dupOf} in this file`);
+          } else if (!skipping || replay) {
+            const to = skipping ? replay! : chunk;
+            to.lines.push(rec.line);
+            pushValues(to.values, input);
+            to.masks.push(mask);
+            to.externalIds.push(mask & EXTERNAL_BIT ? JSON.stringify(input.externalIds.map((e) => [e.source, e.id])) : null);
+            if (!skipping) chunk.originals.push(cells ? cells.join(CELL_SEP) : (rec.text ?? JSON.stringify(rec.object)));
           }
         }
       }
@@ -387,6 +410,7 @@ export async function* runPipeline(opts: PipelineOptions, stdin: NodeJS.Readable
       chunk = newChunk();
     }
   }
+  if (replay?.lines.length) yield { type: 'chunk', chunk: replay };
   if (chunk.records > 0) {
     chunk.bytes = stats.bytes;
     yield { type: 'chunk', chunk };

@@ -14,15 +14,16 @@ import { CompanyctlError, isCompanyctlError, type ErrorCode } from '../errors.js
 import type { FileCache } from '../infra/cache.js';
 import type { Store, StoreTx } from '../infra/db/store.js';
 import type { ImportJob, JobState, Checkpoint } from '../infra/db/import-jobs.js';
-import type { ExistingRow, ImportWriter, Value } from '../infra/db/import-write.js';
+import type { ExistingRow, ImportWriter, SeenCompanies, Value } from '../infra/db/import-write.js';
 import { ensurePrivateDir } from '../infra/paths.js';
-import { fileChecksum, formatFromName, type InputFormat } from './import-input.js';
+import { fileChecksum, formatFromName, sourceSize, type InputFormat } from './import-input.js';
 import type { InputField } from './import-mapping.js';
 import {
   CELL_SEP,
   describeImportKey,
   EXTERNAL_BIT,
   IDX,
+  keyValue,
   WIDTH,
   runPipeline,
   type Chunk,
@@ -43,6 +44,8 @@ export interface ImportDeps {
   stateDir: string;
   /** Off: parse in-thread (tests of the service run from source, where no worker file exists). */
   worker?: boolean;
+  /** Smallest input (bytes) loaded as a bulk load on SQLite; default BULK_BYTES. */
+  bulkBytes?: number;
 }
 
 export interface MaxErrors {
@@ -104,6 +107,30 @@ const STALE_MS = 10 * 60_000;
 const PENDING_CHUNKS = 0;
 /** Rows per batch from the reader; a chunk (transaction) is one or more batches. Small, so a batch dies young on both threads. */
 const BATCH_ROWS = 2000;
+/**
+ * A bulk load (an input of at least BULK_BYTES, and at least one row for every existing
+ * company, at ~BULK_BYTES_PER_ROW) builds the secondary indexes once at the end.
+ */
+const BULK_BYTES = 32 << 20;
+const BULK_BYTES_PER_ROW = 256;
+
+/** The in-file duplicate check: one bit per company id this run wrote or matched. */
+export class CompanyBitmap implements SeenCompanies {
+  private bits = new Uint32Array(1 << 12);
+  has(id: number): boolean {
+    const w = id >>> 5;
+    return w < this.bits.length && (this.bits[w]! & (1 << (id & 31))) !== 0;
+  }
+  add(id: number): void {
+    const w = id >>> 5;
+    if (w >= this.bits.length) {
+      const next = new Uint32Array(Math.max(w + 1, this.bits.length * 2));
+      next.set(this.bits);
+      this.bits = next;
+    }
+    this.bits[w]! |= 1 << (id & 31);
+  }
+}
 
 // ---------------------------------------------------------------- rejects file
 
@@ -361,16 +388,17 @@ export async function resumeImport(deps: ImportDeps, jobId: number, input: strin
   }
   const owner = lockOwner();
   await claim(store, job, owner, now);
-  const o = job.options as { key: string; chunkSize: number; format?: InputFormat; encoding?: string; mapping: [string, InputField | null][]; maxErrors?: MaxErrors };
+  // jobOptions() stores absent options as null.
+  const o = job.options as { key: string; chunkSize: number; format: InputFormat | null; encoding: string | null; mapping: [string, InputField | null][]; maxErrors: MaxErrors | null };
   const [kind, src] = o.key.split(':') as [ImportKey['kind'], string | undefined];
   const opts: ImportOptions = {
     source,
-    format: o.format,
-    encoding: o.encoding,
+    format: o.format ?? undefined,
+    encoding: o.encoding ?? undefined,
     mapping: o.mapping,
     key: { kind, source: src },
     chunkSize: o.chunkSize,
-    maxErrors: o.maxErrors,
+    maxErrors: o.maxErrors ?? undefined,
     rejectsFile: job.rejectsFile || undefined,
   };
   return execute(deps, store, (await j.getJob(store.read, jobId))!, owner, opts, progress, signal, true);
@@ -395,8 +423,9 @@ function jobOptions(opts: ImportOptions): Record<string, unknown> {
   };
 }
 
-function pipelineOptions(opts: ImportOptions, skipRecords: number, today: Date, hashInput: boolean): PipelineOptions {
+function pipelineOptions(opts: ImportOptions, skipRecords: number, today: Date, hashInput: boolean, checkDuplicates: boolean): PipelineOptions {
   return {
+    checkDuplicates,
     source: opts.source,
     format: opts.format,
     encoding: opts.encoding,
@@ -450,7 +479,11 @@ async function execute(
   let rejects: RejectsFile | undefined;
   let header: PipelineHeader | undefined;
   let checksum: string | undefined;
-  const src = openSource(deps, pipelineOptions(opts, job.rowsDone, deps.now(), opts.source === '-'));
+  const seen = new CompanyBitmap();
+  let insertFirst = true;
+  const bulk = await startBulkLoad(store, job, opts.source, deps.bulkBytes ?? BULK_BYTES);
+  if (bulk) progress.notice('bulk load: the name, country and updated-at indexes are built at the end');
+  const src = openSource(deps, pipelineOptions(opts, job.rowsDone, deps.now(), opts.source === '-', false));
   const queue = new PQueue({ concurrency: 1 });
   let failure: unknown;
   let stopReason: { state: JobState; code: ErrorCode; message: string } | undefined;
@@ -502,7 +535,16 @@ async function execute(
         let records = 0;
         let rejected = false;
         while (batch) {
-          const res = await writeRows(tx, writer, batch, opts.key, deps.now().toISOString());
+          if (batch.replay) {
+            await relearnKeys(writer, batch, opts.key, seen);
+            src.granted();
+            batch = await nextBatch();
+            continue;
+          }
+          const res = await writeRows(tx, writer, batch, opts.key, deps.now().toISOString(), seen, insertFirst);
+          // New rows come in runs (a first load) and known ones too (a nightly re-run): try
+          // the insert first while most rows of the last batch were new.
+          insertFirst = res.inserted * 2 > batch.lines.length;
           const all = res.rejects.length ? [...batch.rejects, ...res.rejects].sort((a, b) => a.line - b.line) : batch.rejects;
           if (all.length) {
             rejects!.write(all);
@@ -542,6 +584,10 @@ async function execute(
   } finally {
     queue.clear();
     await src.close().catch(() => undefined);
+    if (bulk) {
+      progress.notice('building the name, country and updated-at indexes ...');
+      await endBulkLoad(store).catch((e) => void (failure ??= e));
+    }
     progress.stop();
   }
   if (!failure && !stopReason && signal?.aborted) stopReason = { state: 'cancelled', code: 'COMPANYCTL_CANCELLED', message: 'cancelled' };
@@ -645,7 +691,15 @@ const sameExt = (a: [string, string][], b: [string, string][]) =>
   a.length === b.length && a.every((x, i) => x[0] === b[i]![0] && x[1] === b[i]![1]);
 
 /** Upsert one chunk's rows on the import key; returns counts and the rows it had to reject. */
-export async function writeRows(tx: StoreTx, w: ImportWriter, chunk: Chunk, key: ImportKey, now: string): Promise<ChunkResult> {
+export async function writeRows(
+  tx: StoreTx,
+  w: ImportWriter,
+  chunk: Chunk,
+  key: ImportKey,
+  now: string,
+  seen: SeenCompanies,
+  insertFirst = false,
+): Promise<ChunkResult> {
   const n = chunk.lines.length;
   const res: ChunkResult = { inserted: 0, updated: 0, unchanged: 0, rejects: [] };
   const rejected = new Uint8Array(n);
@@ -656,6 +710,71 @@ export async function writeRows(tx: StoreTx, w: ImportWriter, chunk: Chunk, key:
     const isJson = o.startsWith('{');
     res.rejects.push({ line: chunk.lines[i]!, field, reason, cells: isJson ? undefined : o.split(CELL_SEP), text: isJson ? o : undefined });
   };
+  const keyField = key.kind === 'external' ? 'externalIds' : key.kind === 'registration' ? 'registrationNumber' : key.kind;
+  const duplicate = (i: number, companyId: number) => {
+    const v = chunk.values;
+    const base = i * WIDTH;
+    const shown =
+      key.kind === 'external'
+        ? keyValue(`x:${(parseExt(chunk.externalIds[i]!) ?? []).map((p) => `${p[0]}:${p[1]}`)[0] ?? ''}`)
+        : key.kind === 'registration'
+          ? `${v[base + IDX.registrationCountry]} ${v[base + IDX.registrationNumber]}`
+          : String(v[base + IDX[key.kind]]);
+    reject(i, keyField, `repeats the ${describeImportKey(key)} key ${shown} of an earlier row in this file (company ${companyId})`);
+  };
+  const explainClash = async (values: Value[], exceptId?: number) => {
+    const { findKeyHolders } = await import('../infra/db/company-read.js');
+    const c = {
+      domain: values[IDX.domain] as string | null,
+      lei: values[IDX.lei] as string | null,
+      registrationCountry: values[IDX.registrationCountry] as string | null,
+      registrationNumber: values[IDX.registrationNumber] as string | null,
+    };
+    const { keysOf } = await import('../domain/company.js');
+    const h = (await findKeyHolders(tx.read, keysOf(c), [], exceptId))[0];
+    if (!h) return { field: 'record', reason: 'a unique key (domain, LEI or registration) is already held by another company' };
+    const field = h.key.startsWith('domain') ? 'domain' : h.key.startsWith('lei') ? 'lei' : 'registrationNumber';
+    const earlier = seen.has(h.companyId) ? ', written by an earlier row of this file' : '';
+    return { field, reason: `${h.key} is already held by company ${h.companyId}${earlier}`, holder: h.companyId };
+  };
+  /** A failed insert: a repeat of an earlier row's import key, or a clash with another company's key. */
+  const rejectClash = async (i: number, values: Value[], exceptId?: number) => {
+    const c = await explainClash(values, exceptId);
+    if (c.holder !== undefined && c.field === keyField && exceptId === undefined && seen.has(c.holder)) duplicate(i, c.holder);
+    else reject(i, c.field, c.reason);
+  };
+
+  // SQLite without external ids: the per-row bulk path.
+  if (w.upsertRows && key.kind !== 'external' && !chunk.masks.some((m) => m & EXTERNAL_BIT)) {
+    const { ROW } = await import('../infra/db/import-write.js');
+    const { outcomes, ids } = w.upsertRows(key.kind, { values: chunk.values, masks: chunk.masks }, now, seen, insertFirst);
+    for (let i = 0; i < n; i++) {
+      switch (outcomes[i]) {
+        case ROW.INSERTED:
+          res.inserted++;
+          break;
+        case ROW.UPDATED:
+          res.updated++;
+          break;
+        case ROW.UNCHANGED:
+          res.unchanged++;
+          break;
+        case ROW.DUPLICATE:
+          duplicate(i, ids[i]!);
+          break;
+        case ROW.STALE:
+          reject(i, 'record', `company ${ids[i]} was changed by another writer during the import; run it again`);
+          break;
+        default: {
+          // A clash: the row's own values for the fields it gave decide which key is held.
+          const values = rowValues(i).map((v, f) => (chunk.masks[i]! & (1 << f) ? v : null));
+          await rejectClash(i, values, outcomes[i] === ROW.UPDATE_CLASH ? ids[i] : undefined);
+        }
+      }
+    }
+    return res;
+  }
+
   const ext = chunk.externalIds.map(parseExt);
 
   // Every external id the chunk mentions, and who holds it now.
@@ -730,6 +849,11 @@ export async function writeRows(tx: StoreTx, w: ImportWriter, chunk: Chunk, key:
       inserts.push(i);
       continue;
     }
+    if (seen.has(cur.id)) {
+      duplicate(i, cur.id);
+      continue;
+    }
+    seen.add(cur.id);
     let changed = false;
     const merged = cur.values.slice();
     for (let f = 0; f < WIDTH; f++) {
@@ -747,21 +871,6 @@ export async function writeRows(tx: StoreTx, w: ImportWriter, chunk: Chunk, key:
     if (extChanged) extSets.push({ companyId: cur.id, ids: ext[i]! });
   }
 
-  const explainClash = async (values: Value[], exceptId?: number) => {
-    const { findKeyHolders } = await import('../infra/db/company-read.js');
-    const c = {
-      domain: values[IDX.domain] as string | null,
-      lei: values[IDX.lei] as string | null,
-      registrationCountry: values[IDX.registrationCountry] as string | null,
-      registrationNumber: values[IDX.registrationNumber] as string | null,
-    };
-    const { keysOf } = await import('../domain/company.js');
-    const h = (await findKeyHolders(tx.read, keysOf(c), [], exceptId))[0];
-    if (!h) return { field: 'record', reason: 'a unique key (domain, LEI or registration) is already held by another company' };
-    const field = h.key.startsWith('domain') ? 'domain' : h.key.startsWith('lei') ? 'lei' : 'registrationNumber';
-    return { field, reason: `${h.key} is already held by company ${h.companyId}` };
-  };
-
   // 4. Write.
   const ids = await w.insert(
     inserts.map((i) => rowValues(i)),
@@ -771,11 +880,11 @@ export async function writeRows(tx: StoreTx, w: ImportWriter, chunk: Chunk, key:
     const i = inserts[k]!;
     const id = ids[k];
     if (id === null || id === undefined) {
-      const c = await explainClash(rowValues(i));
-      reject(i, c.field, c.reason);
+      await rejectClash(i, rowValues(i));
       continue;
     }
     res.inserted++;
+    seen.add(id);
     if (ext[i]?.length) extSets.push({ companyId: id, ids: ext[i]! });
   }
   const outcomes = await w.update(updates, now);
@@ -788,20 +897,57 @@ export async function writeRows(tx: StoreTx, w: ImportWriter, chunk: Chunk, key:
     }
     failedUpdates.add(u.id);
     if (outcomes[k] === 'stale') reject(u.i, 'record', `company ${u.id} was changed by another writer during the import; run it again`);
-    else {
-      const c = await explainClash(u.values, u.id);
-      reject(u.i, c.field, c.reason);
-    }
+    else await rejectClash(u.i, u.values, u.id);
   }
   await w.setExternalIds(extSets.filter((s) => !failedUpdates.has(s.companyId)));
   return res;
+}
+
+/** Resume: mark the companies the rows of the committed part of the file lead to, so a later row repeating one of their keys is still caught. */
+async function relearnKeys(w: ImportWriter, chunk: Chunk, key: ImportKey, seen: SeenCompanies): Promise<void> {
+  const n = chunk.lines.length;
+  if (key.kind === 'external') {
+    const pairs: [string, string][] = [];
+    for (let i = 0; i < n; i++) {
+      const mine = (parseExt(chunk.externalIds[i] ?? null) ?? []).filter((p) => !key.source || p[0] === key.source);
+      pairs.push(...mine);
+    }
+    for (const id of (await w.externalHolders(pairs)).values()) seen.add(id);
+    return;
+  }
+  const keys: string[][] = [];
+  for (let i = 0; i < n; i++) {
+    const base = i * WIDTH;
+    const v = chunk.values;
+    keys.push(key.kind === 'registration' ? [v[base + IDX.registrationCountry] as string, v[base + IDX.registrationNumber] as string] : [v[base + IDX[key.kind]] as string]);
+  }
+  for (const row of (await w.findByKey(key.kind, keys)).values()) seen.add(row.id);
+}
+
+/** Whether this import is a bulk load on SQLite; if so its deferrable indexes are dropped now (a smaller load repairs any a crash left dropped). */
+async function startBulkLoad(store: Store, job: ImportJob, source: string, minBytes: number): Promise<boolean> {
+  if (store.dialect !== 'sqlite') return false;
+  const w = await writes();
+  const size = sourceSize(source) ?? 0;
+  const rows = await store.read.all<{ n: number | null }>('select max(id) as n from company');
+  const bulk = size > 0 && size >= minBytes && size / BULK_BYTES_PER_ROW >= Number(rows[0]?.n ?? 0);
+  await store.transaction(async (tx) => {
+    if (bulk) await w.deferIndexes(tx, job.id);
+    else await w.restoreIndexes(tx);
+  });
+  return bulk;
+}
+
+async function endBulkLoad(store: Store): Promise<void> {
+  const w = await writes();
+  await store.transaction((tx) => w.restoreIndexes(tx));
 }
 
 // ---------------------------------------------------------------- dry run
 
 async function dryRun(deps: ImportDeps, opts: ImportOptions, progress: ImportProgress): Promise<ImportSummary> {
   const started = Date.now();
-  const src = openSource(deps, pipelineOptions(opts, 0, deps.now(), false));
+  const src = openSource(deps, pipelineOptions(opts, 0, deps.now(), false, true));
   let header: PipelineHeader | undefined;
   let records = 0;
   let valid = 0;

@@ -11,6 +11,7 @@ import { migrateStore, openStore, type Store } from '../../src/infra/db/store.js
 import { explicitMappings } from '../../src/services/import-mapping.js';
 import { runImport, resumeImport, type ImportDeps, type ImportOptions } from '../../src/services/import.js';
 import { exportCompanies } from '../../src/services/export.js';
+import { deferIndexes, DEFERRABLE_INDEXES } from '../../src/infra/db/import-write.js';
 import { INPUT_FIELDS } from '../../src/domain/company.js';
 import { freshPgDatabase, PG_SKIP_REASON, PG_URL, ROOT, tempHome } from '../helpers.js';
 
@@ -138,7 +139,7 @@ for (const dialect of dialects) {
       const rejects = lines.slice(1).map((l) => l.split(',').slice(0, 2).join(','));
       expect(rejects).toEqual(['3,country', '6,employees', '7,name', '9,domain', '10,record', '12,domain', '13,domain']);
       expect(lines[1]).toContain('Bad Country,bad-country.com,XX,10,');
-      expect(lines.find((l) => l.startsWith('9,'))).toContain('repeats the domain key of line 2');
+      expect(lines.find((l) => l.startsWith('9,'))).toContain('repeats the domain key good-one.com of an earlier row in this file');
       expect(lines.find((l) => l.startsWith('10,'))).toContain('has 6 columns, the header has 5');
     });
 
@@ -190,6 +191,70 @@ for (const dialect of dialects) {
       const names = (await store.read.all<Row>('select name from company order by name')).map((r) => r.name);
       expect(names).toEqual(expect.arrayContaining(['Globex Renamed', 'Müller Neu', 'Umbrella by CRM', 'Brand New']));
       expect(await count()).toBe(7);
+    });
+
+    it('rejects a repeated key in the same chunk, in a later chunk, and on a re-run where the first row is unchanged', async () => {
+      const file = join(home.home, 'dups.csv');
+      writeFileSync(file, 'name,domain\nA,a.com\nA again,a.com\nB,b.com\nC,c.com\nB later,B.com\nD,d.com\n');
+      for (const run of [1, 2]) {
+        const s = await runImport(deps(), { ...opts('x'), source: file, chunkSize: 2 });
+        expect(s).toMatchObject(run === 1 ? { inserted: 4, updated: 0, rejected: 2 } : { inserted: 0, updated: 0, unchanged: 4, rejected: 2 });
+        const rejects = readFileSync(s.rejectsFile!, 'utf8').trim().split(/\r\n/).slice(1);
+        expect(rejects.map((l) => l.split(',')[0])).toEqual(['3', '6']);
+        expect(rejects[0]).toContain('repeats the domain key a.com of an earlier row in this file');
+        expect(rejects[1]).toContain('repeats the domain key b.com of an earlier row in this file');
+      }
+      const names = (await companies()).map((r) => r.name);
+      expect(names).toEqual(['A', 'B', 'C', 'D']);
+    });
+
+    it('a resumed import still rejects a key repeated from the part committed before it stopped', async () => {
+      const file = join(home.home, 'resume-dups.csv');
+      writeFileSync(file, 'name,domain\nA,a.com\nB,b.com\nC,c.com\nD,d.com\nA again,a.com\nE,e.com\n');
+      const ac = new AbortController();
+      const stopAfterFirstChunk = { start() {}, notice() {}, stop() {}, update: (u: { records: number }) => (u.records >= 2 ? ac.abort() : undefined) };
+      const e = await expectCode(runImport(deps(), { ...opts('x'), source: file, chunkSize: 2 }, stopAfterFirstChunk, ac.signal), 'COMPANYCTL_CANCELLED');
+      const jobId = (e.data?.summary as { jobId: number }).jobId;
+      expect(await count()).toBe(2);
+      const s = await resumeImport(deps(), jobId, undefined);
+      expect(s).toMatchObject({ rows: 6, inserted: 5, rejected: 1, resumedFrom: 2 });
+      const rejects = readFileSync(s.rejectsFile!, 'utf8').trim().split(/\r\n/).slice(1);
+      expect(rejects).toHaveLength(1);
+      expect(rejects[0]).toMatch(/^6,domain,repeats the domain key a\.com of an earlier row/);
+      expect(await count()).toBe(5);
+    });
+
+    it.skipIf(dialect.name !== 'sqlite')('a bulk load builds the secondary indexes at the end; a crash that left them dropped is repaired by the next import', async () => {
+      const indexes = async () => (await store.read.all<Row>("select name from sqlite_master where type = 'index' and tbl_name = 'company' order by name")).map((r) => r.name);
+      const all = await indexes();
+      expect(all).toEqual(expect.arrayContaining(DEFERRABLE_INDEXES.map((i) => i.name)));
+      const notices: string[] = [];
+      const progress = { start() {}, update() {}, stop() {}, notice: (m: string) => void notices.push(m) };
+      const s = await runImport({ ...deps(), bulkBytes: 1 }, opts('companies.csv'), progress);
+      expect(s).toMatchObject({ inserted: 6, rejected: 0 });
+      expect(notices.join('\n')).toMatch(/bulk load/);
+      expect(await indexes()).toEqual(all);
+      const plan = await store.read.all<Row>("explain query plan select id from company where lower(name) >= 'a' order by lower(name), id");
+      expect(JSON.stringify(plan)).toContain('company_name_lower');
+      // A bulk load killed before its end leaves the indexes dropped and a note; the next import repairs them.
+      await store.transaction((tx) => deferIndexes(tx, 99));
+      expect(await indexes()).not.toContain('company_name_lower');
+      expect(await store.read.all<Row>("select value from store_meta where key = 'import_deferred_indexes'")).toEqual([{ value: '99' }]);
+      await runImport(deps(), opts('companies.csv'));
+      expect(await indexes()).toEqual(all);
+      expect(await store.read.all<Row>("select value from store_meta where key = 'import_deferred_indexes'")).toEqual([]);
+      // ... and so does `db migrate`.
+      await store.transaction((tx) => deferIndexes(tx, 100));
+      await migrateStore(loc);
+      expect(await indexes()).toEqual(all);
+      expect(await store.read.all<Row>("select value from store_meta where key = 'import_deferred_indexes'")).toEqual([]);
+    });
+
+    it.skipIf(dialect.name !== 'sqlite')('the deferrable indexes are defined as the migration made them', async () => {
+      for (const ix of DEFERRABLE_INDEXES) {
+        const [row] = await store.read.all<Row>("select sql from sqlite_master where type = 'index' and name = ?", [ix.name]);
+        expect(String(row?.sql).toLowerCase()).toBe(ix.sql.toLowerCase());
+      }
     });
 
     it('rejects a row whose other key is held by another company, naming it', async () => {

@@ -45,6 +45,34 @@ export interface ExistingRow {
 
 export type UpdateOutcome = 'ok' | 'conflict' | 'stale';
 
+/** Per-row results of ImportWriter.upsertRows. */
+export const ROW = {
+  INSERTED: 1,
+  UPDATED: 2,
+  UNCHANGED: 3,
+  /** The key leads to a company an earlier row of this import already wrote or matched (ids[i]). */
+  DUPLICATE: 4,
+  /** New by its import key, but another unique key (domain, LEI, registration) is held. */
+  INSERT_CLASH: 5,
+  /** The update of company ids[i] would take a unique key another company holds. */
+  UPDATE_CLASH: 6,
+  /** Company ids[i] changed between the lookup and the update. */
+  STALE: 7,
+} as const;
+
+/** Companies an import has written or matched so far (its in-file duplicate check). */
+export interface SeenCompanies {
+  has(id: number): boolean;
+  add(id: number): void;
+}
+
+export interface RowBatch {
+  /** ROW_COLUMNS.length values a row. */
+  values: Value[];
+  /** Per row: which columns the input gave (bit i = ROW_COLUMNS[i]); only those are compared and updated. */
+  masks: number[];
+}
+
 export interface ImportWriter {
   /** Live companies by natural key; `keys` are the key values (registration: [country, number]). */
   findByKey(kind: KeyKind, keys: string[][]): Promise<Map<string, ExistingRow>>;
@@ -57,6 +85,13 @@ export interface ImportWriter {
   update(rows: { id: number; version: number; values: Value[] }[], now: string): Promise<UpdateOutcome[]>;
   /** Replace the external ids of these companies (an empty list removes them all). */
   setExternalIds(items: { companyId: number; ids: [string, string][] }[]): Promise<void>;
+  /**
+   * SQLite's bulk path: each row looked up by its key, compared in SQL, then inserted, updated
+   * or left alone, one prepared statement at a time and nothing read back into JS but ids.
+   * `insertFirst` tries the insert before the lookup (for runs of new rows). Undefined on
+   * PostgreSQL, whose batch statements are faster than any per-row path.
+   */
+  upsertRows?(kind: KeyKind, rows: RowBatch, now: string, seen: SeenCompanies, insertFirst: boolean): { outcomes: Uint8Array; ids: Float64Array };
 }
 
 const keyOf = (parts: readonly unknown[]) => parts.map(String).join('\u0000');
@@ -67,10 +102,9 @@ export async function openImportWriter(tx: StoreTx): Promise<ImportWriter> {
   if (tx.dialect === 'sqlite') {
     const db = conn as Database;
     if (!tuned.has(db)) {
-      // A 32 MiB page cache for the indexes' hot pages; it is freed with the connection.
-      // 64 MiB (PERF-NOTES: the shell's import went from 5.8 s to 3.8 s with it) bought little
-      // more here (misses are served from the OS page cache) and cost ~90 MB of peak RSS.
-      db.pragma('cache_size = -32768');
+      // A 64 MiB page cache for the unique indexes' pages (random keys touch all of them);
+      // it is freed with the connection. 32 MiB cost ~20% more time at 1M rows (bench:import).
+      db.pragma('cache_size = -65536');
       tuned.add(db);
     }
     return sqliteWriter(db);
@@ -95,6 +129,14 @@ const KEY_WHERE: Record<KeyKind, string> = {
   lei: 'lei = ?',
   registration: 'registration_country = ? and registration_number = ?',
 };
+
+/** Column index of each key column in a row's values. */
+const KEY_COLUMNS: Record<KeyKind, number[]> = {
+  domain: [ROW_COLUMNS.indexOf('domain')],
+  lei: [ROW_COLUMNS.indexOf('lei')],
+  registration: [ROW_COLUMNS.indexOf('registration_country'), ROW_COLUMNS.indexOf('registration_number')],
+};
+const maskColumns = (mask: number): number[] => ROW_COLUMNS.flatMap((_, i) => (mask & (1 << i) ? [i] : []));
 
 const isUnique = (e: unknown) => /UNIQUE constraint failed|duplicate key value|unique/i.test(String((e as Error)?.message)) || (e as { code?: string })?.code === '23505';
 
@@ -163,7 +205,175 @@ function sqliteWriter(db: Database): ImportWriter {
         for (const [s, id] of it.ids) ins.run(s, id, it.companyId);
       }
     },
+    upsertRows(kind, rows, now, seen, insertFirst) {
+      return sqliteUpsertRows(db, kind, rows, now, seen, insertFirst);
+    },
   };
+}
+
+interface MaskPlan {
+  look: Statement;
+  lookArgs: Value[];
+  update: Statement;
+  updateArgs: Value[];
+  columns: number[];
+}
+const plans = new WeakMap<Database, Map<string, MaskPlan>>();
+
+/** The lookup (key -> id, version, whether the given columns already hold these values) and the update for one key kind and column mask. */
+function maskPlan(db: Database, kind: KeyKind, mask: number): MaskPlan {
+  let m = plans.get(db);
+  if (!m) plans.set(db, (m = new Map()));
+  const k = `${kind}:${mask}`;
+  let p = m.get(k);
+  if (!p) {
+    const columns = maskColumns(mask);
+    const same = columns.length ? columns.map((c) => `${ROW_COLUMNS[c]} is ?`).join(' and ') : '1';
+    const set = columns.map((c) => `${ROW_COLUMNS[c]} = ?`).join(', ');
+    p = {
+      columns,
+      // Arguments in the order of their placeholders: the compared values, then the key.
+      look: db.prepare(`select id, version, (${same}) as same from company where ${KEY_WHERE[kind]} and deleted_at is null`).raw(true),
+      lookArgs: new Array(KEY_COLUMNS[kind].length + columns.length),
+      update: db.prepare(`update company set ${set ? `${set}, ` : ''}version = version + 1, updated_at = ? where id = ? and version = ?`),
+      updateArgs: new Array(columns.length + 3),
+    };
+    m.set(k, p);
+  }
+  return p;
+}
+
+function sqliteUpsertRows(db: Database, kind: KeyKind, rows: RowBatch, now: string, seen: SeenCompanies, insertFirst: boolean) {
+  const width = ROW_COLUMNS.length;
+  const n = rows.masks.length;
+  const outcomes = new Uint8Array(n);
+  const ids = new Float64Array(n);
+  // OR IGNORE, without RETURNING: a statement that cannot abort needs no statement journal,
+  // and RETURNING buffers its rows in a temporary table - together they doubled an insert's cost.
+  const ins = stmt(db, `insert or ignore into company (${COLS}, version, created_at, updated_at) values (${ROW_COLUMNS.map(() => '?').join(', ')}, 1, ?, ?)`);
+  const insArgs: Value[] = new Array(width + 2);
+  insArgs[width] = now;
+  insArgs[width + 1] = now;
+  const keyCols = KEY_COLUMNS[kind];
+  const { values } = rows;
+  let plan: MaskPlan | undefined;
+  let planMask = -1;
+  const insert = (base: number): number => {
+    for (let c = 0; c < width; c++) insArgs[c] = values[base + c]!;
+    const r = ins.run(insArgs);
+    return r.changes === 1 ? Number(r.lastInsertRowid) : 0;
+  };
+  for (let i = 0; i < n; i++) {
+    const base = i * width;
+    if (insertFirst) {
+      const id = insert(base);
+      if (id) {
+        seen.add(id);
+        outcomes[i] = ROW.INSERTED;
+        ids[i] = id;
+        continue;
+      }
+    }
+    const mask = rows.masks[i]!;
+    if (mask !== planMask) {
+      plan = maskPlan(db, kind, mask);
+      planMask = mask;
+    }
+    const p = plan!;
+    let a = 0;
+    for (const c of p.columns) p.lookArgs[a++] = values[base + c]!;
+    for (const c of keyCols) p.lookArgs[a++] = values[base + c]!;
+    const hit = p.look.get(p.lookArgs) as [number, number, number] | undefined;
+    if (!hit) {
+      const id = insertFirst ? 0 : insert(base);
+      if (id) {
+        seen.add(id);
+        outcomes[i] = ROW.INSERTED;
+        ids[i] = id;
+      } else {
+        outcomes[i] = ROW.INSERT_CLASH;
+      }
+      continue;
+    }
+    const id = Number(hit[0]);
+    ids[i] = id;
+    if (seen.has(id)) {
+      outcomes[i] = ROW.DUPLICATE;
+      continue;
+    }
+    seen.add(id);
+    if (hit[2] === 1) {
+      outcomes[i] = ROW.UNCHANGED;
+      continue;
+    }
+    a = 0;
+    for (const c of p.columns) p.updateArgs[a++] = values[base + c]!;
+    p.updateArgs[a++] = now;
+    p.updateArgs[a++] = id;
+    p.updateArgs[a] = hit[1];
+    try {
+      outcomes[i] = p.update.run(p.updateArgs).changes === 1 ? ROW.UPDATED : ROW.STALE;
+    } catch (e) {
+      if (!isUnique(e)) throw e;
+      outcomes[i] = ROW.UPDATE_CLASH;
+    }
+  }
+  return { outcomes, ids };
+}
+
+// ---------------- SQLite bulk loads: secondary indexes built once at the end ----------------
+
+/**
+ * The company indexes no write depends on (the unique ones stay: they decide inserts and
+ * clashes). A bulk load into a small table drops them and builds them once at the end: one
+ * sort instead of a million random B-tree inserts (PERF-NOTES / bench:import). Same SQL as
+ * migration 0001 (a test compares them with sqlite_master).
+ */
+export const DEFERRABLE_INDEXES = [
+  { name: 'company_name_lower', sql: 'create index company_name_lower on company (lower(name), id)' },
+  { name: 'company_updated', sql: 'create index company_updated on company (updated_at, id)' },
+  { name: 'company_country', sql: 'create index company_country on company (country)' },
+] as const;
+const DEFERRED_META = 'import_deferred_indexes';
+
+/** Drop the deferrable indexes, noting it in store_meta in the same transaction (a crash leaves a note to repair from). */
+export async function deferIndexes(tx: StoreTx, jobId: number): Promise<void> {
+  const db = (await rawSqlite(tx))!;
+  for (const ix of DEFERRABLE_INDEXES) db.exec(`drop index if exists ${ix.name}`);
+  db.prepare('insert into store_meta (key, value) values (?, ?) on conflict (key) do update set value = excluded.value').run(DEFERRED_META, String(jobId));
+}
+
+/** Build any deferrable index that is missing (after a bulk load, or a crash in one). Returns the names built. */
+export async function restoreIndexes(tx: StoreTx): Promise<string[]> {
+  const db = await rawSqlite(tx);
+  if (!db) return [];
+  const have = new Set((db.prepare("select name from sqlite_master where type = 'index' and tbl_name = 'company'").pluck().all() as string[]));
+  const built: string[] = [];
+  for (const ix of DEFERRABLE_INDEXES) {
+    if (have.has(ix.name)) continue;
+    db.exec(ix.sql);
+    built.push(ix.name);
+  }
+  db.prepare('delete from store_meta where key = ?').run(DEFERRED_META);
+  return built;
+}
+
+/** `db migrate`: build the indexes a bulk import dropped, if one died before building them back. */
+export async function repairDeferredIndexes(em: StoreTx['em']): Promise<string[]> {
+  const conn = em.getConnection();
+  const noted = await conn.execute<{ value: string }[]>('select value from store_meta where key = ?', [DEFERRED_META]);
+  if (noted.length === 0) return [];
+  const have = new Set((await conn.execute<{ name: string }[]>("select name from sqlite_master where type = 'index' and tbl_name = 'company'")).map((r: { name: string }) => r.name));
+  const built = DEFERRABLE_INDEXES.filter((ix) => !have.has(ix.name));
+  for (const ix of built) await conn.execute(ix.sql, [], 'run');
+  await conn.execute('delete from store_meta where key = ?', [DEFERRED_META], 'run');
+  return built.map((ix) => ix.name);
+}
+
+async function rawSqlite(tx: StoreTx): Promise<Database | undefined> {
+  if (tx.dialect !== 'sqlite') return undefined;
+  const trx = tx.em.getTransactionContext() as unknown as { client: { acquireConnection(): Promise<unknown> } };
+  return (await trx.client.acquireConnection()) as Database;
 }
 
 // ---------------- PostgreSQL: one array-bound statement per chunk ----------------

@@ -119,6 +119,11 @@ export async function migrateStore(loc: StoreLocation): Promise<{ applied: strin
       em.create(StoreMetaEntity, { key: 'jwt_public_key', value: publicKey.export({ type: 'spki', format: 'pem' }).toString() });
     }
     await em.flush();
+    if (loc.dialect === 'sqlite') {
+      // A bulk import killed before its end left the secondary indexes dropped: build them.
+      const { repairDeferredIndexes } = await import('./import-write.js');
+      await repairDeferredIndexes(orm.em.fork());
+    }
     return { applied: done.map((m) => m.name), storeId: meta.value };
   } catch (e) {
     throw toStoreError(loc, e);
