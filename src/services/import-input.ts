@@ -1,7 +1,7 @@
 // Reading an import's input: a file or stdin, gzip by its magic bytes, the text encoding
 // (BOM-detected UTF-8 / UTF-16, else --encoding, UTF-8 by default and checked strictly), the
 // format (flag, extension or a sniff of the first bytes), and the records of each format,
-// streamed: CSV and TSV through csv-parse (array mode), NDJSON line by line, JSON arrays
+// streamed: CSV and TSV through papaparse's Parser, NDJSON line by line, JSON arrays
 // element by element (a scanner finds element boundaries; JSON.parse reads each element).
 import { createHash } from 'node:crypto';
 import { createReadStream, statSync } from 'node:fs';
@@ -203,61 +203,96 @@ export function sniffFormat(head: string): InputFormat {
   return firstLine.includes('\t') && !firstLine.includes(',') ? 'tsv' : 'csv';
 }
 
-function recordDelimiter(head: string): string {
+function recordDelimiter(head: string): '\n' | '\r\n' | '\r' {
   const i = head.search(/[\r\n]/);
   if (i < 0) return '\n';
   if (head[i] === '\n') return '\n';
   return head[i + 1] === '\n' ? '\r\n' : '\r';
 }
 
+/** The longest record (in characters) the CSV/TSV reader waits for the end of: a quote that is never closed must not make it hold the rest of the file. */
+export const MAX_RECORD_CHARS = 1 << 20;
+
+/** papaparse's error codes (all of them quoting problems for its Parser) in the words of a reject. */
+const CSV_PROBLEMS: Record<string, string> = {
+  InvalidQuotes: 'a quoted cell has a " that neither ends the cell nor is doubled ("")',
+  MissingQuotes: 'a quoted cell is never closed',
+};
+
 /**
  * Records of a CSV or TSV text, header included (the first record), in batches (one per text
- * chunk: an await per record would cost more than parsing it). csv-parse runs in array mode;
- * lines are counted here (records + newlines inside quoted cells + blank lines), which is
- * cheaper than csv-parse's per-record info.
+ * chunk: an await per record would cost more than parsing it). papaparse's Parser reads each
+ * chunk the way its ChunkStreamer drives it: the text after the last complete record plus the
+ * new chunk, the last (maybe cut) record held back for the next round. Lines are counted here
+ * (records + line breaks inside cells + blank lines). A record papaparse flags (bad quoting)
+ * becomes one `error` record; a record longer than `maxRecordChars` stops the read.
  */
-export async function* delimitedRecords(text: AsyncGenerator<string>, head: string, delimiter: ',' | '\t'): AsyncGenerator<InputRecord[]> {
-  const { parse } = await import('csv-parse');
-  const rd = recordDelimiter(head);
-  let batch: InputRecord[] = [];
+export async function* delimitedRecords(
+  text: AsyncGenerator<string>,
+  head: string,
+  delimiter: ',' | '\t',
+  maxRecordChars = MAX_RECORD_CHARS,
+): AsyncGenerator<InputRecord[]> {
+  const { default: Papa } = await import('papaparse');
+  const parser = new Papa.Parser({ delimiter, newline: recordDelimiter(head), quoteChar: '"' });
   let line = 1; // the line the next record starts on
-  const parser = parse({
-    delimiter,
-    record_delimiter: rd,
-    relax_column_count: true,
-    relax_quotes: true,
-    skip_empty_lines: false,
-    skip_records_with_error: true,
-    on_record: (cells: string[]) => {
+  let partial = ''; // the text after the last complete record
+  let base = 0; // where `partial` starts in the whole text (papaparse's cursor counts from there)
+
+  const records = (result: { data: string[][]; errors: Papa.ParseError[] }): InputRecord[] => {
+    const { data, errors } = result;
+    // errors[].row indexes this parse's data. An error on the held-back last record (row ===
+    // data.length) is dropped: it is reported again when that record is read whole.
+    let bad: Map<number, string[]> | undefined;
+    for (const e of errors) {
+      if (e.row === undefined || e.row >= data.length) continue;
+      const reason = CSV_PROBLEMS[e.code] ?? e.message;
+      bad ??= new Map();
+      const reasons = bad.get(e.row);
+      if (!reasons) bad.set(e.row, [reason]);
+      else if (!reasons.includes(reason)) reasons.push(reason);
+    }
+    const batch: InputRecord[] = [];
+    for (let i = 0; i < data.length; i++) {
+      const cells = data[i]!;
       const at = line;
       line++;
-      if (cells.length === 1 && cells[0] === '') return undefined; // a blank line
-      for (const c of cells) {
+      for (let k = 0; k < cells.length; k++) {
+        const c = cells[k]!;
         if (c.length > 0 && (c.indexOf('\n') >= 0 || c.indexOf('\r') >= 0)) line += (c.match(/\r\n|\r|\n/g) ?? []).length;
       }
-      batch.push({ line: at, cells });
-      return undefined;
-    },
-  });
-  parser.on('skip', (err: Error & { lines?: number }) => {
-    batch.push({ line, error: `cannot read this CSV record: ${err.message.replace(/ at line \d+.*$/, '')}` });
-    // csv-parse counts a CRLF inside quotes as two lines; after an unreadable record it is the best guess there is.
-    if (err.lines) line = Math.max(line + 1, err.lines + 1);
-  });
-  let failed: Error | undefined;
-  parser.on('error', (e) => (failed = e));
-  parser.resume();
-  for await (const s of text) {
-    parser.write(s);
-    if (failed) throw failed;
-    if (batch.length) {
-      yield batch;
-      batch = [];
+      const reasons = bad?.get(i);
+      if (reasons) {
+        // A bad quote makes papaparse read on, across line ends, to the next " that can end a
+        // cell: say which lines went into this one record.
+        const last = line - 1 - (/[\r\n]$/.test(cells[cells.length - 1]!) ? 1 : 0);
+        const span = last > at ? ` (lines ${at}-${last} were read as this one record)` : '';
+        batch.push({ line: at, error: `cannot read this CSV record: ${reasons.join('; ')}${span}` });
+      } else if (cells.length !== 1 || cells[0] !== '') batch.push({ line: at, cells }); // else a blank line
+    }
+    return batch;
+  };
+
+  for await (const chunk of text) {
+    const input = partial + chunk;
+    const result = parser.parse(input, base, true);
+    partial = input.substring(result.meta.cursor - base);
+    base = result.meta.cursor;
+    const batch = records(result);
+    if (batch.length) yield batch;
+    if (partial.length > maxRecordChars) {
+      const size = maxRecordChars % (1 << 20) === 0 ? `${maxRecordChars / (1 << 20)} MiB` : `${maxRecordChars} characters`;
+      throw invalid(
+        `line ${line}: the record that starts here is longer than ${size}; is a quoted cell missing its closing "?`,
+        'file',
+        'a cell that starts with " runs to the next " followed by the delimiter or the end of a line; inside a quoted cell, write " as ""',
+      );
     }
   }
-  await new Promise<void>((done) => parser.end(done));
-  if (failed) throw failed;
-  if (batch.length) yield batch;
+  if (partial !== '') {
+    const batch = records(parser.parse(partial, base, false));
+    if (batch.length) yield batch;
+  }
 }
 
 /** Records of NDJSON: one JSON object a line; blank lines skipped; any line ending. */
