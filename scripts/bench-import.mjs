@@ -127,12 +127,13 @@ async function generate(rows) {
 /** Run a command, timing it and sampling its peak RSS (GNU time's %M, in KiB). */
 function timed(cmd, args, opts = {}) {
   const start = process.hrtime.bigint();
-  const r = spawnSync('/usr/bin/time', ['-f', '%M', cmd, ...args], { encoding: 'utf8', maxBuffer: 64 << 20, ...opts });
+  const r = spawnSync('/usr/bin/time', ['-f', '%M %U %S', cmd, ...args], { encoding: 'utf8', maxBuffer: 64 << 20, ...opts });
   const seconds = Number(process.hrtime.bigint() - start) / 1e9;
   const lines = (r.stderr ?? '').trim().split('\n');
-  const rssKb = Number(lines[lines.length - 1]);
+  const [rssKb, user, sys] = lines[lines.length - 1].split(' ').map(Number);
   if (r.status !== 0 && r.status !== 3) throw new Error(`${cmd} ${args.join(' ')} failed (exit ${r.status}):\n${r.stderr}\n${r.stdout}`);
-  return { seconds, rssMb: Math.round(rssKb / 1024), stdout: r.stdout, stderr: r.stderr, status: r.status };
+  // CPU seconds (user + system, all threads): steadier than wall time on a busy machine.
+  return { seconds, cpuSeconds: Math.round((user + sys) * 100) / 100, rssMb: Math.round(rssKb / 1024), stdout: r.stdout, stderr: r.stderr, status: r.status };
 }
 
 function reference(file, rows) {
@@ -144,7 +145,7 @@ function reference(file, rows) {
     const r = timed('/usr/bin/sqlite3', [db], { input: script });
     const count = Number(r.stdout.trim().split('\n').pop());
     if (count !== rows) throw new Error(`sqlite3 .import loaded ${count} rows, expected ${rows}`);
-    return { seconds: r.seconds, rowsPerSecond: Math.round(rows / r.seconds), peakRssMb: r.rssMb };
+    return { seconds: r.seconds, cpuSeconds: r.cpuSeconds, rowsPerSecond: Math.round(rows / r.seconds), peakRssMb: r.rssMb };
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
@@ -158,7 +159,7 @@ function importRun(file, rows, env) {
   const r = timed(process.execPath, [BIN, 'import', file, '--json'], { env });
   const s = JSON.parse(r.stdout);
   if (s.rows !== rows) throw new Error(`import read ${s.rows} rows, expected ${rows}`);
-  return { seconds: r.seconds, rowsPerSecond: Math.round(rows / r.seconds), peakRssMb: r.rssMb, inserted: s.inserted, updated: s.updated, unchanged: s.unchanged, rejected: s.rejected };
+  return { seconds: r.seconds, cpuSeconds: r.cpuSeconds, rowsPerSecond: Math.round(rows / r.seconds), peakRssMb: r.rssMb, inserted: s.inserted, updated: s.updated, unchanged: s.unchanged, rejected: s.rejected };
 }
 
 async function storeRuns(file, rows, db) {
@@ -235,7 +236,7 @@ async function main() {
     return;
   }
   const line = (label, r, ratioValue, target) =>
-    `${label.padEnd(34)} ${r.seconds.toFixed(1).padStart(7)} s ${r.rowsPerSecond.toLocaleString('en-US').padStart(10)} rows/s ${String(r.peakRssMb).padStart(5)} MB` +
+    `${label.padEnd(34)} ${r.seconds.toFixed(1).padStart(7)} s (cpu ${r.cpuSeconds.toFixed(1).padStart(5)} s) ${r.rowsPerSecond.toLocaleString('en-US').padStart(10)} rows/s ${String(r.peakRssMb).padStart(5)} MB` +
     (ratioValue === undefined ? '' : `   ${ratioValue.toFixed(2)}x ref (target >= ${target}x: ${ratioValue >= target ? 'met' : 'MISSED'})`);
   const out = [
     `${opts.rows.toLocaleString('en-US')} rows, ${result.bytesPerRow} B/row`,
