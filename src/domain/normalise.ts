@@ -16,8 +16,34 @@ const fail = (message: string): never => {
 /** C0 and C1 control characters (after whitespace is collapsed): never stored, never printed raw. */
 export const CONTROL_CHARS = /[\u0000-\u001f\u007f-\u009f]/;
 
+/** Whitespace (as \s and trim() know it) at or above U+1680. */
+const isWideSpace = (c: number): boolean =>
+  c === 0x1680 || (c >= 0x2000 && c <= 0x200a) || c === 0x2028 || c === 0x2029 || c === 0x202f || c === 0x205f || c === 0x3000 || c === 0xfeff;
+
+/**
+ * True when `value` is not empty, cleanText(value) === value and it has no CONTROL_CHARS:
+ * no whitespace but single spaces between other characters. A character scan, cheaper than
+ * the regexes for the usual already-clean cell.
+ */
+export function isPlainText(value: string): boolean {
+  const len = value.length;
+  if (len === 0 || value.charCodeAt(0) === 32 || value.charCodeAt(len - 1) === 32) return false;
+  let prev = 0;
+  for (let i = 0; i < len; i++) {
+    const c = value.charCodeAt(i);
+    if (c < 0x7f) {
+      if (c < 32 || (c === 32 && prev === 32)) return false;
+    } else if (c <= 0xa0 || (c >= 0x1680 && isWideSpace(c))) {
+      return false; // DEL, C1 controls, no-break space, other Unicode spaces
+    }
+    prev = c;
+  }
+  return true;
+}
+
 /** Collapse inner whitespace and trim; '' stays ''. */
 export function cleanText(value: string): string {
+  if (isPlainText(value)) return value;
   return value.replace(/\s+/g, ' ').trim();
 }
 
@@ -74,9 +100,18 @@ export function normaliseRegistrationCountry(raw: string): string {
   return s;
 }
 
+/** s.toUpperCase(), without a copy when s is ASCII with no a-z. */
+function upperCase(s: string): string {
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c >= 97) return s.toUpperCase(); // a-z, or anything past ASCII: let the runtime decide
+  }
+  return s;
+}
+
 /** Registration numbers compare case- and space-insensitively: "hrb  12345" -> "HRB 12345". */
 export function normaliseRegistrationNumber(raw: string): string {
-  const s = cleanText(raw).toUpperCase();
+  const s = upperCase(cleanText(raw));
   if (s.length === 0) fail('must not be empty');
   if (s.length > 64) fail('must be at most 64 characters');
   return s;
@@ -84,14 +119,37 @@ export function normaliseRegistrationNumber(raw: string): string {
 
 /** ISO 17442 LEI: 18 alphanumerics + 2 check digits, ISO 7064 MOD 97-10. */
 export function normaliseLei(raw: string): string {
-  const s = raw.replace(/\s+/g, '').toUpperCase();
-  if (!/^[A-Z0-9]{18}[0-9]{2}$/.test(s)) fail(`${JSON.stringify(raw)} is not an LEI (20 characters: 18 letters or digits, then 2 check digits)`);
+  const plain = isPlainLei(raw);
+  const s = plain ? raw : raw.replace(/\s+/g, '').toUpperCase();
+  if (!plain && !/^[A-Z0-9]{18}[0-9]{2}$/.test(s)) fail(`${JSON.stringify(raw)} is not an LEI (20 characters: 18 letters or digits, then 2 check digits)`);
   if (mod97(s) !== 1) fail(`${JSON.stringify(raw)} has wrong LEI check digits`);
   return s;
 }
 
+/** 20 characters, 18 of 0-9 A-Z then 2 digits: what normaliseLei's regex accepts, unchanged. */
+function isPlainLei(raw: string): boolean {
+  if (raw.length !== 20) return false;
+  for (let i = 0; i < 20; i++) {
+    const c = raw.charCodeAt(i);
+    if (!((c >= 48 && c <= 57) || (i < 18 && c >= 65 && c <= 90))) return false;
+  }
+  return true;
+}
+
 /** Remainder mod 97 of the number made by replacing A..Z with 10..35. */
 export function mod97(s: string): number {
+  let rem = 0;
+  for (let i = 0; i < s.length; i++) {
+    const code = s.charCodeAt(i);
+    if (code >= 48 && code <= 57) rem = (rem * 10 + (code - 48)) % 97;
+    else if (code >= 65 && code <= 90) rem = (rem * 100 + (code - 55)) % 97; // two digits, 10..35
+    else return mod97Any(s);
+  }
+  return rem;
+}
+
+/** mod97 of any string, as it has always been computed (other characters by their code). */
+function mod97Any(s: string): number {
   let rem = 0;
   for (const ch of s) {
     const code = ch.charCodeAt(0);
@@ -117,6 +175,8 @@ export function normaliseAmount(raw: string | number): string {
       fail('is too large or precise for a JSON number; give it as a string, e.g. "1250000.50"');
     }
   } else {
+    const plain = plainAmount(raw);
+    if (plain !== undefined) return plain;
     s = raw.trim().replace(/[_,](?=\d{3}\b)/g, '');
   }
   const m = /^(\d{1,18})(?:\.(\d{1,6}))?$/.exec(s);
@@ -124,6 +184,28 @@ export function normaliseAmount(raw: string | number): string {
   const int = m![1]!.replace(/^0+(?=\d)/, '');
   const frac = (m![2] ?? '').replace(/0+$/, '');
   return frac ? `${int}.${frac}` : int;
+}
+
+/**
+ * normaliseAmount of a plain amount, by a character scan: 1-18 digits without a leading zero
+ * (or just "0"), then optionally "." and 1-6 digits, whose trailing zeros go. Anything else
+ * (spaces, separators, leading zeros, errors) gives undefined: the regexes decide.
+ */
+function plainAmount(raw: string): string | undefined {
+  const len = raw.length;
+  let i = 0;
+  while (i < len && raw.charCodeAt(i) >= 48 && raw.charCodeAt(i) <= 57) i++;
+  if (i === 0 || i > 18 || (i > 1 && raw.charCodeAt(0) === 48)) return undefined;
+  if (i === len) return raw;
+  const dot = i;
+  if (raw.charCodeAt(dot) !== 46 || len - dot - 1 < 1 || len - dot - 1 > 6) return undefined;
+  let end = dot; // the end of the result: past the last non-zero fraction digit
+  for (i = dot + 1; i < len; i++) {
+    const c = raw.charCodeAt(i);
+    if (c < 48 || c > 57) return undefined;
+    if (c !== 48) end = i + 1;
+  }
+  return end === len ? raw : raw.slice(0, end);
 }
 
 let currencies: Set<string> | undefined;
@@ -135,8 +217,44 @@ export function normaliseCurrency(raw: string): string {
   return s;
 }
 
+/** today's YYYY-MM-DD for normaliseDate, kept for the last `today` seen (an import passes one). */
+let todayTime = NaN;
+let todayIso = '';
+
+/**
+ * YYYY-MM-DD of a real calendar date from year 1000 on (below it Date.UTC's two-digit years
+ * need the general check): such a string is its own toISOString().slice(0, 10).
+ */
+function isPlainDate(s: string): boolean {
+  if (s.length !== 10 || s.charCodeAt(4) !== 45 || s.charCodeAt(7) !== 45) return false;
+  let y = 0;
+  for (let i = 0; i < 4; i++) {
+    const d = s.charCodeAt(i) - 48;
+    if (d < 0 || d > 9) return false;
+    y = y * 10 + d;
+  }
+  const m1 = s.charCodeAt(5) - 48;
+  const m2 = s.charCodeAt(6) - 48;
+  const d1 = s.charCodeAt(8) - 48;
+  const d2 = s.charCodeAt(9) - 48;
+  if (m1 < 0 || m1 > 9 || m2 < 0 || m2 > 9 || d1 < 0 || d1 > 9 || d2 < 0 || d2 > 9) return false;
+  const m = m1 * 10 + m2;
+  const d = d1 * 10 + d2;
+  if (y < 1000 || m < 1 || m > 12 || d < 1) return false;
+  const days = m === 2 ? ((y % 4 === 0 && y % 100 !== 0) || y % 400 === 0 ? 29 : 28) : m === 4 || m === 6 || m === 9 || m === 11 ? 30 : 31;
+  return d <= days;
+}
+
 /** YYYY-MM-DD, a real calendar date, not in the future. */
 export function normaliseDate(raw: string, today: Date): string {
+  if (isPlainDate(raw)) {
+    const t = today.getTime();
+    if (t !== todayTime) {
+      todayIso = today.toISOString().slice(0, 10); // throws for an invalid today, as below
+      todayTime = t;
+    }
+    if (raw <= todayIso) return raw;
+  }
   const s = raw.trim();
   const m = /^(\d{4})-(\d{2})-(\d{2})$/.exec(s);
   const d = m ? new Date(Date.UTC(Number(m[1]), Number(m[2]) - 1, Number(m[3]))) : undefined;

@@ -36,6 +36,10 @@ describe('normaliseLei', () => {
   it('rejects the wrong shape', () => {
     expect(problem(() => n.normaliseLei('ABC'))).toContain('is not an LEI');
   });
+  it('keeps its remainder for characters other than 0-9 and A-Z', () => {
+    expect(n.mod97('ab')).toBe(4243 % 97); // 'a' -> 42, 'b' -> 43, as it always was
+    expect(n.mod97('A1')).toBe(101 % 97);
+  });
   it('computes check digits that validate', () => {
     const prefix = '5299000DEMO0000042';
     expect(n.mod97(prefix + n.leiCheckDigits(prefix))).toBe(1);
@@ -56,6 +60,10 @@ describe('amounts and currencies', () => {
     ['0', '0'],
     ['1,250,000.00', '1250000'],
     ['123456789012345678.123456', '123456789012345678.123456'],
+    ['5.000', '5'],
+    ['0.0', '0'],
+    ['0.50', '0.5'],
+    ['12.05', '12.05'],
   ])('%s -> %s (exact)', (raw, want) => expect(n.normaliseAmount(raw)).toBe(want));
   it('accepts JSON numbers that are exact', () => expect(n.normaliseAmount(1250000.5)).toBe('1250000.5'));
   it('refuses JSON numbers that lost precision', () => expect(() => n.normaliseAmount(12345678901234567)).toThrow(n.FieldProblem));
@@ -69,6 +77,18 @@ describe('amounts and currencies', () => {
 describe('dates, tags, external ids, websites', () => {
   const today = new Date('2026-11-25T12:00:00Z');
   it('accepts a real past date', () => expect(n.normaliseDate('2020-02-29', today)).toBe('2020-02-29'));
+  it('accepts today and trims', () => {
+    expect(n.normaliseDate('2026-11-25', today)).toBe('2026-11-25');
+    expect(n.normaliseDate(' 2000-02-29 ', today)).toBe('2000-02-29');
+  });
+  it.each(['1900-02-29', '2001-04-31', '2001-13-01', '2001-00-01', '2001-01-00', '0099-01-01', '2001-1-01'])('rejects %j', (raw) =>
+    expect(problem(() => n.normaliseDate(raw, today))).toContain('is not a date'),
+  );
+  it('judges the future by the today it is given', () => {
+    expect(problem(() => n.normaliseDate('2026-11-26', today))).toContain('in the future');
+    expect(n.normaliseDate('2026-11-26', new Date('2026-11-26T00:00:00Z'))).toBe('2026-11-26');
+    expect(problem(() => n.normaliseDate('2026-11-26', today))).toContain('in the future');
+  });
   it('rejects impossible and future dates', () => {
     expect(problem(() => n.normaliseDate('2021-02-29', today))).toContain('is not a date');
     expect(problem(() => n.normaliseDate('2027-01-01', today))).toContain('in the future');
@@ -79,5 +99,21 @@ describe('dates, tags, external ids, websites', () => {
   it('adds https to a bare website and refuses other schemes', () => {
     expect(n.normaliseWebsite('example.com/about')).toBe('https://example.com/about');
     expect(() => n.normaliseWebsite('ftp://example.com')).toThrow(n.FieldProblem);
+  });
+});
+
+describe('cleanText and isPlainText', () => {
+  it.each([
+    ['Acme', 'Acme'],
+    ['  Acme   Robotics ', 'Acme Robotics'],
+    ['Ac\u00a0me\u3000', 'Ac me'],
+    ['a\tb\nc', 'a b c'],
+    ['a\u0000b', 'a\u0000b'],
+    ['', ''],
+  ])('%j -> %j', (raw, want) => expect(n.cleanText(raw)).toBe(want));
+
+  it('calls text plain only when cleanText keeps it and it has no control characters', () => {
+    for (const s of ['Acme', 'Ac me', 'Müller & Söhne', '東京', 'a.b-c']) expect(n.isPlainText(s)).toBe(true);
+    for (const s of ['', ' a', 'a ', 'a  b', 'a\tb', 'a\u0000b', 'a\u007fb', 'a\u0085b', 'a\u00a0b', 'a\u2028b', 'a\ufeffb']) expect(n.isPlainText(s)).toBe(false);
   });
 });
