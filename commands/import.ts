@@ -31,7 +31,7 @@ export function register(program: Command, run: Runner): Command {
     .option('--max-errors <n|pct%>', 'stop when more than n rows (or pct% of rows) are rejected')
     .option('--dry-run', 'validate the whole file; write nothing')
     .option('--rejects <file>', 'where rejected rows go (default: <state dir>/imports/job-<id>-rejects.csv)')
-    .option('--chunk-size <n>', 'rows per transaction (and per checkpoint)', '50000')
+    .option('--chunk-size <n>', 'rows per transaction (and per checkpoint)', '100000')
     .addHelpText(
       'after',
       `
