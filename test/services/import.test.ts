@@ -179,6 +179,19 @@ for (const dialect of dialects) {
       expect(await runImport(deps(), { ...opts('x'), source: file })).toMatchObject({ updated: 0, unchanged: 2 });
     });
 
+    it('NDJSON records giving different fields each update just those fields', async () => {
+      await runImport(deps(), opts('companies.csv'));
+      const file = join(home.home, 'partial.ndjson');
+      writeFileSync(file, '{"name":"Initech","domain":"initech.com","employees":78}\n{"domain":"globex.com","city":"Springfield","name":"Globex Corp"}\n{"name":"Initech","domain":"initech.com","city":"Dallas"}\n');
+      const s = await runImport(deps(), { ...opts('x'), source: file });
+      expect(s).toMatchObject({ inserted: 0, updated: 2, unchanged: 0, rejected: 1 });
+      const rows = Object.fromEntries((await companies()).map((r) => [r.domain, r]));
+      expect(rows['initech.com']).toMatchObject({ employees: 78, country: 'US', version: 2 });
+      expect(rows['initech.com']!.city).toBe('Austin'); // the third record repeats the key: rejected, not merged
+      expect(rows['globex.com']).toMatchObject({ name: 'Globex Corp', city: 'Springfield', lei: '529900T8BM49AURSDO55', version: 2 });
+      expect(await runImport(deps(), { ...opts('x'), source: file })).toMatchObject({ updated: 0, unchanged: 2, rejected: 1 });
+    });
+
     it('upserts on lei, registration and external keys', async () => {
       await runImport(deps(), opts('companies.csv'));
       const file = join(home.home, 'keys.csv');

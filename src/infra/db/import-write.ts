@@ -228,6 +228,8 @@ function maskPlan(db: Database, kind: KeyKind, mask: number): MaskPlan {
   const k = `${kind}:${mask}`;
   let p = m.get(k);
   if (!p) {
+    // NDJSON records may each give other fields: keep the statements of the last few hundred shapes.
+    if (m.size >= 256) m.clear();
     const columns = maskColumns(mask);
     const same = columns.length ? columns.map((c) => `${ROW_COLUMNS[c]} is ?`).join(' and ') : '1';
     const set = columns.map((c) => `${ROW_COLUMNS[c]} = ?`).join(', ');
