@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { CompanyctlError, isCompanyctlError, type ErrorCode } from '../errors.js';
 import type { FileCache } from '../infra/cache.js';
-import type { Store, StoreTx } from '../infra/db/store.js';
+import type { SqlReader, Store, StoreTx } from '../infra/db/store.js';
 import type { ImportJob, JobState, Checkpoint } from '../infra/db/import-jobs.js';
 import type { ExistingRow, ImportWriter, SeenCompanies, Value } from '../infra/db/import-write.js';
 import { ensurePrivateDir } from '../infra/paths.js';
@@ -119,21 +119,23 @@ const BATCH_ROWS = 600;
 const BULK_BYTES = 32 << 20;
 const BULK_BYTES_PER_ROW = 256;
 
-/** The in-file duplicate check: one bit per company id this run wrote or matched. */
+/**
+ * The in-file duplicate check: one bit per company id this run wrote or matched, in 8 KiB
+ * pages of 65,536 ids (so a few far-apart ids cost a few pages, not a bitmap up to the largest).
+ */
 export class CompanyBitmap implements SeenCompanies {
-  private bits = new Uint32Array(1 << 12);
+  private pages = new Map<number, Uint32Array>();
   has(id: number): boolean {
-    const w = id >>> 5;
-    return w < this.bits.length && (this.bits[w]! & (1 << (id & 31))) !== 0;
+    const page = this.pages.get(Math.floor(id / 65536));
+    const bit = id % 65536;
+    return page !== undefined && (page[bit >>> 5]! & (1 << (bit & 31))) !== 0;
   }
   add(id: number): void {
-    const w = id >>> 5;
-    if (w >= this.bits.length) {
-      const next = new Uint32Array(Math.max(w + 1, this.bits.length * 2));
-      next.set(this.bits);
-      this.bits = next;
-    }
-    this.bits[w]! |= 1 << (id & 31);
+    const key = Math.floor(id / 65536);
+    let page = this.pages.get(key);
+    if (!page) this.pages.set(key, (page = new Uint32Array(2048)));
+    const bit = id % 65536;
+    page[bit >>> 5]! |= 1 << (bit & 31);
   }
 }
 
@@ -486,8 +488,7 @@ async function execute(
   let checksum: string | undefined;
   const seen = new CompanyBitmap();
   let insertFirst = true;
-  const bulk = await startBulkLoad(store, job, opts.source, deps.bulkBytes ?? BULK_BYTES);
-  if (bulk) progress.notice('bulk load: the name, country and updated-at indexes are built at the end');
+  let bulk = false;
   const src = openSource(deps, pipelineOptions(opts, job.rowsDone, deps.now(), opts.source === '-', false));
   const queue = new PQueue({ concurrency: 1 });
   let failure: unknown;
@@ -502,7 +503,18 @@ async function execute(
         ended = true;
         return undefined;
       }
-      if (ev.type === 'chunk') return ev.chunk;
+      if (ev.type === 'chunk') {
+        if (!ev.chunk.replay) return ev.chunk;
+        // Resume: relearn the keys of the committed part on the read connection, before (and
+        // outside) any chunk transaction, so no write lock is held while the prefix is re-read.
+        await relearnKeys(store.read, ev.chunk, opts.key, seen);
+        src.granted();
+        if (signal?.aborted) {
+          stopReason ??= { state: 'cancelled', code: 'COMPANYCTL_CANCELLED', message: 'cancelled' };
+          return undefined;
+        }
+        continue;
+      }
       if (ev.type === 'header') {
         header = ev.header;
         const kind = header.format === 'csv' || header.format === 'tsv' ? 'csv' : 'ndjson';
@@ -540,12 +552,6 @@ async function execute(
         let records = 0;
         let rejected = false;
         while (batch) {
-          if (batch.replay) {
-            await relearnKeys(writer, batch, opts.key, seen);
-            src.granted();
-            batch = await nextBatch();
-            continue;
-          }
           const res = await writeRows(tx, writer, batch, opts.key, deps.now().toISOString(), seen, insertFirst);
           // New rows come in runs (a first load) and known ones too (a nightly re-run): try
           // the insert first while most rows of the last batch were new.
@@ -581,6 +587,8 @@ async function execute(
   };
 
   try {
+    bulk = await startBulkLoad(store, job, opts.source, deps.bulkBytes ?? BULK_BYTES, deps.now());
+    if (bulk) progress.notice('bulk load: the name, country and updated-at indexes are built at the end');
     // The p-queue runs the chunk transactions one after another, in file order (the checkpoint
     // is a prefix of the file); the reader works ahead on its thread, bounded by its credits.
     while (!ended && !failure && !stopReason) await queue.add(writeChunk);
@@ -591,7 +599,11 @@ async function execute(
     await src.close().catch(() => undefined);
     if (bulk) {
       progress.notice('building the name, country and updated-at indexes ...');
-      await endBulkLoad(store).catch((e) => void (failure ??= e));
+      // The rows are committed whatever happens here: a failed build is a notice, and the note
+      // in store_meta lets the next import or `db migrate` build what is missing.
+      await endBulkLoad(store).catch((e) =>
+        progress.notice(`could not build the indexes (${(e as Error)?.message ?? e}); "companyctl db migrate" builds them`),
+      );
     }
     await store.transaction((tx) => w.releaseImportCache(tx)).catch(() => undefined);
     progress.stop();
@@ -774,6 +786,17 @@ export async function writeRows(
         default: {
           // A clash: the row's own values for the fields it gave decide which key is held.
           const values = rowValues(i).map((v, f) => (chunk.masks[i]! & (1 << f) ? v : null));
+          const c = await explainClash(values, outcomes[i] === ROW.UPDATE_CLASH ? ids[i] : undefined);
+          if (c.holder === undefined && outcomes[i] === ROW.INSERT_CLASH) {
+            // OR IGNORE also skips NOT NULL and CHECK failures: insert it again without it, so
+            // such a row is written or the store's own error stops the chunk.
+            const [id] = await w.insert([rowValues(i)], now);
+            if (id !== null && id !== undefined) {
+              res.inserted++;
+              seen.add(id);
+              break;
+            }
+          }
           await rejectClash(i, values, outcomes[i] === ROW.UPDATE_CLASH ? ids[i] : undefined);
         }
       }
@@ -820,6 +843,14 @@ export async function writeRows(
     }
   }
 
+  // A row leading to a company an earlier row of this import wrote or matched repeats a key.
+  for (let i = 0; i < n; i++) {
+    const cur = existing[i];
+    if (!cur || rejected[i]) continue;
+    if (seen.has(cur.id)) duplicate(i, cur.id);
+    else seen.add(cur.id);
+  }
+
   // 2. External ids: the stored ones of matched companies, and clashes with other companies
   //    or with other rows of this chunk.
   const extIdsOf = await w.externalIdsOf([...new Set(existing.filter((e, i) => e && ext[i]).map((e) => e!.id))]);
@@ -855,11 +886,6 @@ export async function writeRows(
       inserts.push(i);
       continue;
     }
-    if (seen.has(cur.id)) {
-      duplicate(i, cur.id);
-      continue;
-    }
-    seen.add(cur.id);
     let changed = false;
     const merged = cur.values.slice();
     for (let f = 0; f < WIDTH; f++) {
@@ -909,43 +935,78 @@ export async function writeRows(
   return res;
 }
 
-/** Resume: mark the companies the rows of the committed part of the file lead to, so a later row repeating one of their keys is still caught. */
-async function relearnKeys(w: ImportWriter, chunk: Chunk, key: ImportKey, seen: SeenCompanies): Promise<void> {
+/**
+ * Resume: mark the companies the rows of the committed part of the file led to, so a later
+ * row repeating one of their keys is still caught. Reads committed data on the read connection,
+ * one query per batch, and marks what step 1 of writeRows would have matched.
+ */
+async function relearnKeys(read: SqlReader, chunk: Chunk, key: ImportKey, seen: SeenCompanies): Promise<void> {
   const n = chunk.lines.length;
+  const v = chunk.values;
+  if (n === 0) return;
   if (key.kind === 'external') {
-    const pairs: [string, string][] = [];
-    for (let i = 0; i < n; i++) {
-      const mine = (parseExt(chunk.externalIds[i] ?? null) ?? []).filter((p) => !key.source || p[0] === key.source);
-      pairs.push(...mine);
+    const rows = chunk.externalIds.map((e) => (parseExt(e) ?? []).filter((p) => !key.source || p[0] === key.source));
+    const pairs = rows.flat();
+    if (pairs.length === 0) return;
+    const holders = new Map<string, number>();
+    // At most 200 terms a query: SQLite caps an expression's depth at 1000.
+    for (let k = 0; k < pairs.length; k += 200) {
+      const part = pairs.slice(k, k + 200);
+      for (const r of await read.all<{ source: string; external_id: string; company_id: unknown }>(
+        `select source, external_id, company_id from company_external_id where ${part.map(() => '(source = ? and external_id = ?)').join(' or ')}`,
+        part.flat(),
+      )) {
+        holders.set(`${r.source}:${r.external_id}`, Number(r.company_id));
+      }
     }
-    for (const id of (await w.externalHolders(pairs)).values()) seen.add(id);
+    for (const mine of rows) {
+      const ids = new Set(mine.map((p) => holders.get(`${p[0]}:${p[1]}`)).filter((x): x is number => x !== undefined));
+      if (ids.size === 1) seen.add([...ids][0]!);
+    }
     return;
   }
-  const keys: string[][] = [];
-  for (let i = 0; i < n; i++) {
-    const base = i * WIDTH;
-    const v = chunk.values;
-    keys.push(key.kind === 'registration' ? [v[base + IDX.registrationCountry] as string, v[base + IDX.registrationNumber] as string] : [v[base + IDX[key.kind]] as string]);
+  for (let k = 0; k < n; k += 200) {
+    const end = Math.min(n, k + 200);
+    let where: string;
+    const params: unknown[] = [];
+    if (key.kind === 'registration') {
+      where = Array.from({ length: end - k }, () => '(registration_country = ? and registration_number = ?)').join(' or ');
+      for (let i = k; i < end; i++) params.push(v[i * WIDTH + IDX.registrationCountry], v[i * WIDTH + IDX.registrationNumber]);
+    } else {
+      where = `${key.kind} in (${Array.from({ length: end - k }, () => '?').join(', ')})`;
+      for (let i = k; i < end; i++) params.push(v[i * WIDTH + IDX[key.kind]]);
+    }
+    for (const r of await read.all<{ id: unknown }>(`select id from company where deleted_at is null and (${where})`, params)) seen.add(Number(r.id));
   }
-  for (const row of (await w.findByKey(key.kind, keys)).values()) seen.add(row.id);
 }
 
-/** Whether this import is a bulk load on SQLite; if so its deferrable indexes are dropped now (a smaller load repairs any a crash left dropped). */
-async function startBulkLoad(store: Store, job: ImportJob, source: string, minBytes: number): Promise<boolean> {
+/**
+ * Whether this import is a bulk load on SQLite; if so its deferrable indexes are dropped now.
+ * Otherwise, indexes a bulk load left dropped are built - unless that load is still running.
+ */
+async function startBulkLoad(store: Store, job: ImportJob, source: string, minBytes: number, now: Date): Promise<boolean> {
   if (store.dialect !== 'sqlite') return false;
   const w = await writes();
+  const j = await jobs();
   const size = sourceSize(source) ?? 0;
   const rows = await store.read.all<{ n: number | null }>('select max(id) as n from company');
   const bulk = size > 0 && size >= minBytes && size / BULK_BYTES_PER_ROW >= Number(rows[0]?.n ?? 0);
-  await store.transaction(async (tx) => {
-    if (bulk) await w.deferIndexes(tx, job.id);
-    else await w.restoreIndexes(tx);
-  });
-  return bulk;
+  if (bulk) {
+    await store.transaction((tx) => w.deferIndexes(tx, job.id));
+    return true;
+  }
+  const noted = await w.deferredBy(store.read);
+  if (noted === undefined) return false;
+  const other = noted === job.id ? undefined : await j.getJob(store.read, noted);
+  if (other?.state === 'running' && ownerAlive(other, now)) return false;
+  await store.transaction((tx) => w.restoreIndexes(tx));
+  return false;
 }
 
+/** Build the deferred indexes one transaction each (each holds the write lock for one sort). */
 async function endBulkLoad(store: Store): Promise<void> {
   const w = await writes();
+  for (const ix of w.DEFERRABLE_INDEXES) await store.transaction((tx) => w.restoreIndexes(tx, ix.name));
   await store.transaction((tx) => w.restoreIndexes(tx));
 }
 

@@ -9,7 +9,7 @@ import { CompanyctlError } from '../../src/errors.js';
 import { resolveStoreLocation, type StoreLocation } from '../../src/infra/db/location.js';
 import { migrateStore, openStore, type Store } from '../../src/infra/db/store.js';
 import { explicitMappings } from '../../src/services/import-mapping.js';
-import { runImport, resumeImport, type ImportDeps, type ImportOptions } from '../../src/services/import.js';
+import { CompanyBitmap, runImport, resumeImport, type ImportDeps, type ImportOptions } from '../../src/services/import.js';
 import { exportCompanies } from '../../src/services/export.js';
 import { deferIndexes, DEFERRABLE_INDEXES } from '../../src/infra/db/import-write.js';
 import { INPUT_FIELDS } from '../../src/domain/company.js';
@@ -261,6 +261,29 @@ for (const dialect of dialects) {
       await migrateStore(loc);
       expect(await indexes()).toEqual(all);
       expect(await store.read.all<Row>("select value from store_meta where key = 'import_deferred_indexes'")).toEqual([]);
+      // ... but not while the bulk load that dropped them is still running (its holder is alive).
+      const other = await runImport(deps(), { ...opts('companies.csv'), chunkSize: 2 });
+      await store.transaction((tx) =>
+        tx.em
+          .getConnection()
+          .execute(`update import_job set state = 'running', lock_owner = ? where id = ?`, [`${hostname()}:${process.ppid}:alive`, other.jobId], 'run', tx.em.getTransactionContext()),
+      );
+      await store.transaction((tx) => deferIndexes(tx, other.jobId!));
+      const file = join(home.home, 'small.csv');
+      writeFileSync(file, 'name,domain\nSmall,small.com\n');
+      expect(await runImport(deps(), { ...opts('x'), source: file })).toMatchObject({ inserted: 1 });
+      expect(await indexes()).not.toContain('company_name_lower');
+      await migrateStore(loc);
+      expect(await indexes()).toEqual(all);
+    });
+
+    it('the duplicate check handles company ids far apart and beyond 32 bits', () => {
+      const seen = new CompanyBitmap();
+      const ids = [1, 31, 32, 65535, 65536, 2 ** 31 - 1, 2 ** 31, 2 ** 32, 2 ** 32 + 1, 2 ** 40 + 5];
+      for (const id of ids) expect(seen.has(id)).toBe(false);
+      for (const id of ids) seen.add(id);
+      for (const id of ids) expect(seen.has(id)).toBe(true);
+      for (const id of [0, 2, 33, 65537, 2 ** 31 + 1, 2 ** 32 + 2, 2 ** 40 + 4, 5]) expect(seen.has(id)).toBe(false);
     });
 
     it.skipIf(dialect.name !== 'sqlite')('the deferrable indexes are defined as the migration made them', async () => {

@@ -6,7 +6,7 @@
 // strings and numbers, tags as JSON text, amounts as canonical decimals.
 import type { Database, Statement } from 'better-sqlite3';
 import { normaliseAmount } from '../../domain/normalise.js';
-import type { StoreTx } from './store.js';
+import type { SqlReader, StoreTx } from './store.js';
 
 export type Value = string | number | null;
 
@@ -346,11 +346,21 @@ export async function deferIndexes(tx: StoreTx, jobId: number): Promise<void> {
   db.prepare('insert into store_meta (key, value) values (?, ?) on conflict (key) do update set value = excluded.value').run(DEFERRED_META, String(jobId));
 }
 
-/** Build any deferrable index that is missing (after a bulk load, or a crash in one). Returns the names built. */
-export async function restoreIndexes(tx: StoreTx): Promise<string[]> {
+/** The import job whose bulk load dropped the deferrable indexes, if they are dropped. */
+export async function deferredBy(read: SqlReader): Promise<number | undefined> {
+  const rows = await read.all<{ value: string }>('select value from store_meta where key = ?', [DEFERRED_META]);
+  return rows.length ? Number(rows[0]!.value) : undefined;
+}
+
+/**
+ * Build the deferrable indexes that are missing (after a bulk load, or a crash in one); with
+ * `only`, just that one (and the note stays). Returns the names built.
+ */
+export async function restoreIndexes(tx: StoreTx, only?: string): Promise<string[]> {
   const db = await rawSqlite(tx);
   if (!db) return [];
   const have = new Set((db.prepare("select name from sqlite_master where type = 'index' and tbl_name = 'company'").pluck().all() as string[]));
+  if (only) for (const ix of DEFERRABLE_INDEXES) if (ix.name !== only) have.add(ix.name);
   const built: string[] = [];
   // The sort behind CREATE INDEX takes up to cache_size of memory on top of the page cache:
   // a small one keeps the import's peak RSS where the load put it (the sort spills to disk).
@@ -365,13 +375,15 @@ export async function restoreIndexes(tx: StoreTx): Promise<string[]> {
   } finally {
     db.pragma(`cache_size = ${cache}`);
   }
-  db.prepare('delete from store_meta where key = ?').run(DEFERRED_META);
+  if (!only) db.prepare('delete from store_meta where key = ?').run(DEFERRED_META);
   return built;
 }
 
 /** `db migrate`: build the indexes a bulk import dropped, if one died before building them back. */
 export async function repairDeferredIndexes(em: StoreTx['em']): Promise<string[]> {
   const conn = em.getConnection();
+  const table = await conn.execute<{ name: string }[]>("select name from sqlite_master where type = 'table' and name = 'store_meta'");
+  if (table.length === 0) return []; // a store being created
   const noted = await conn.execute<{ value: string }[]>('select value from store_meta where key = ?', [DEFERRED_META]);
   if (noted.length === 0) return [];
   const have = new Set((await conn.execute<{ name: string }[]>("select name from sqlite_master where type = 'index' and tbl_name = 'company'")).map((r: { name: string }) => r.name));

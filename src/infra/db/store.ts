@@ -103,6 +103,12 @@ export async function migrateStore(loc: StoreLocation): Promise<{ applied: strin
   try {
     const read = ormReader(orm.em.fork());
     assertSchemaCurrent(loc, { ...(await readSchemaStatus(read)), pending: [], initialised: true });
+    if (loc.dialect === 'sqlite') {
+      // A bulk import killed before its end left the secondary indexes dropped: build them
+      // first (a later migration may expect them).
+      const { repairDeferredIndexes } = await import('./import-write.js');
+      await repairDeferredIndexes(orm.em.fork());
+    }
     const migrator = orm.getMigrator();
     const done = await migrator.up();
     const em = orm.em.fork();
@@ -119,11 +125,6 @@ export async function migrateStore(loc: StoreLocation): Promise<{ applied: strin
       em.create(StoreMetaEntity, { key: 'jwt_public_key', value: publicKey.export({ type: 'spki', format: 'pem' }).toString() });
     }
     await em.flush();
-    if (loc.dialect === 'sqlite') {
-      // A bulk import killed before its end left the secondary indexes dropped: build them.
-      const { repairDeferredIndexes } = await import('./import-write.js');
-      await repairDeferredIndexes(orm.em.fork());
-    }
     return { applied: done.map((m) => m.name), storeId: meta.value };
   } catch (e) {
     throw toStoreError(loc, e);
