@@ -64,7 +64,19 @@ export function importDeps(ctx: Context): ImportDeps {
     actor: ctx.actor(),
     stdin: ctx.io.stdin,
     stateDir: ctx.paths.stateDir,
+    bulkBytes: bulkBytesFromEnv(ctx.env.COMPANYCTL_IMPORT_BULK_BYTES),
   };
+}
+
+/** COMPANYCTL_IMPORT_BULK_BYTES: the smallest input loaded as a bulk load on SQLite (README, Configuration). */
+function bulkBytesFromEnv(v: string | undefined): number | undefined {
+  if (v === undefined || v === '') return undefined;
+  if (!/^\d+$/.test(v)) {
+    throw new CompanyctlError('COMPANYCTL_USAGE', `COMPANYCTL_IMPORT_BULK_BYTES must be a whole number of bytes, got ${JSON.stringify(v)}`, {
+      field: 'COMPANYCTL_IMPORT_BULK_BYTES',
+    });
+  }
+  return Number(v);
 }
 
 /** Ctrl-C stops after the chunk in flight, leaving a resumable job. */
