@@ -178,7 +178,8 @@ export class KeySet {
   }
 }
 
-const KEY_FIELD: Record<ImportKeyKind, string> = {
+/** The company field each import key reads (what a reject about the key names). */
+export const KEY_FIELD: Record<ImportKeyKind, string> = {
   domain: 'domain',
   lei: 'lei',
   registration: 'registrationNumber',
@@ -240,7 +241,7 @@ const PUSHED = 'name,legalName,domain,website,registrationNumber,registrationCou
 if (ROW_FIELDS.join(',') !== PUSHED) throw new Error('import-pipeline: pushValues is out of step with INPUT_FIELDS');
 
 /** A key string of keyStrings() as the user wrote it: "acme.de", "DE HRB 123", "crm:42". */
-export function keyValue(key: string): string {
+function keyValue(key: string): string {
   return key.slice(2).replace('\u0000', ' ');
 }
 

@@ -23,7 +23,7 @@ import {
   describeImportKey,
   EXTERNAL_BIT,
   IDX,
-  keyValue,
+  KEY_FIELD,
   WIDTH,
   runPipeline,
   type Chunk,
@@ -728,13 +728,14 @@ export async function writeRows(
     const isJson = o.startsWith('{');
     res.rejects.push({ line: chunk.lines[i]!, field, reason, cells: isJson ? undefined : o.split(CELL_SEP), text: isJson ? o : undefined });
   };
-  const keyField = key.kind === 'external' ? 'externalIds' : key.kind === 'registration' ? 'registrationNumber' : key.kind;
+  const keyField = KEY_FIELD[key.kind];
   const duplicate = (i: number, companyId: number) => {
     const v = chunk.values;
     const base = i * WIDTH;
+    const ext = key.kind === 'external' ? (parseExt(chunk.externalIds[i]!) ?? []).find((p) => !key.source || p[0] === key.source) : undefined;
     const shown =
       key.kind === 'external'
-        ? keyValue(`x:${(parseExt(chunk.externalIds[i]!) ?? []).map((p) => `${p[0]}:${p[1]}`)[0] ?? ''}`)
+        ? `${ext?.[0]}:${ext?.[1]}`
         : key.kind === 'registration'
           ? `${v[base + IDX.registrationCountry]} ${v[base + IDX.registrationNumber]}`
           : String(v[base + IDX[key.kind]]);

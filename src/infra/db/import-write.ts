@@ -97,8 +97,7 @@ export interface ImportWriter {
 const keyOf = (parts: readonly unknown[]) => parts.map(String).join('\u0000');
 
 export async function openImportWriter(tx: StoreTx): Promise<ImportWriter> {
-  const trx = tx.em.getTransactionContext() as unknown as { client: { acquireConnection(): Promise<unknown> } };
-  const conn = await trx.client.acquireConnection();
+  const conn = await connectionOf(tx);
   if (tx.dialect === 'sqlite') {
     const db = conn as Database;
     if (!tuned.has(db)) {
@@ -379,20 +378,6 @@ export async function restoreIndexes(tx: StoreTx, only?: string): Promise<string
   return built;
 }
 
-/** `db migrate`: build the indexes a bulk import dropped, if one died before building them back. */
-export async function repairDeferredIndexes(em: StoreTx['em']): Promise<string[]> {
-  const conn = em.getConnection();
-  const table = await conn.execute<{ name: string }[]>("select name from sqlite_master where type = 'table' and name = 'store_meta'");
-  if (table.length === 0) return []; // a store being created
-  const noted = await conn.execute<{ value: string }[]>('select value from store_meta where key = ?', [DEFERRED_META]);
-  if (noted.length === 0) return [];
-  const have = new Set((await conn.execute<{ name: string }[]>("select name from sqlite_master where type = 'index' and tbl_name = 'company'")).map((r: { name: string }) => r.name));
-  const built = DEFERRABLE_INDEXES.filter((ix) => !have.has(ix.name));
-  for (const ix of built) await conn.execute(ix.sql, [], 'run');
-  await conn.execute('delete from store_meta where key = ?', [DEFERRED_META], 'run');
-  return built.map((ix) => ix.name);
-}
-
 /**
  * The end of an import: the connection's page cache back to SQLite's default, so what runs
  * next on it (the event handlers' recount of 1M rows) reuses that memory instead of adding its
@@ -405,10 +390,14 @@ export async function releaseImportCache(tx: StoreTx): Promise<void> {
   tuned.delete(db);
 }
 
-async function rawSqlite(tx: StoreTx): Promise<Database | undefined> {
-  if (tx.dialect !== 'sqlite') return undefined;
+/** The driver's own connection the transaction holds (a better-sqlite3 Database or a pg Client). */
+async function connectionOf(tx: StoreTx): Promise<unknown> {
   const trx = tx.em.getTransactionContext() as unknown as { client: { acquireConnection(): Promise<unknown> } };
-  return (await trx.client.acquireConnection()) as Database;
+  return trx.client.acquireConnection();
+}
+
+async function rawSqlite(tx: StoreTx): Promise<Database | undefined> {
+  return tx.dialect === 'sqlite' ? ((await connectionOf(tx)) as Database) : undefined;
 }
 
 // ---------------- PostgreSQL: one array-bound statement per chunk ----------------

@@ -102,12 +102,13 @@ export async function migrateStore(loc: StoreLocation): Promise<{ applied: strin
   const orm = await initOrm(loc, true);
   try {
     const read = ormReader(orm.em.fork());
-    assertSchemaCurrent(loc, { ...(await readSchemaStatus(read)), pending: [], initialised: true });
-    if (loc.dialect === 'sqlite') {
+    const status = await readSchemaStatus(read);
+    assertSchemaCurrent(loc, { ...status, pending: [], initialised: true });
+    if (loc.dialect === 'sqlite' && status.applied.length > 0) {
       // A bulk import killed before its end left the secondary indexes dropped: build them
       // first (a later migration may expect them).
-      const { repairDeferredIndexes } = await import('./import-write.js');
-      await repairDeferredIndexes(orm.em.fork());
+      const { deferredBy, restoreIndexes } = await import('./import-write.js');
+      if ((await deferredBy(read)) !== undefined) await runTransaction(loc, orm, (tx) => restoreIndexes(tx));
     }
     const migrator = orm.getMigrator();
     const done = await migrator.up();
