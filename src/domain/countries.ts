@@ -33,7 +33,7 @@ export function countryKey(s: string): string {
 interface NameIndex {
   /** name key -> the alpha-2 codes it names (two for an ambiguous name such as "Congo"). */
   byKey: Map<string, string[]>;
-  /** alpha-2 -> the usual English name. */
+  /** alpha-2 -> the English name messages use. */
   nameOf: Map<string, string>;
 }
 
@@ -45,8 +45,7 @@ function nameIndex(): NameIndex {
   const byKey = new Map<string, string[]>();
   const nameOf = new Map<string, string>();
   for (const [code, list] of Object.entries(c.getNames('en', { select: 'all' }))) {
-    // The second name is the everyday one when the first is official ("Russian Federation", "Russia").
-    nameOf.set(code, list.length > 1 && list[1]!.length > 3 && !list[1]!.includes(',') ? list[1]! : list[0]!);
+    nameOf.set(code, list[0]!); // the first name tells apart what a short one may not ("Republic of the Congo")
     for (const n of list) {
       const k = countryKey(n);
       const codes = byKey.get(k) ?? [];
