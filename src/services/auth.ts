@@ -492,6 +492,7 @@ function invalidToken(reason: string): CompanyctlError {
 async function liveSession(deps: AuthDeps, sid: string, sub: number, storeId: string): Promise<CachedSession> {
   const cached = deps.cache?.get<CachedSession>(sessionCacheKey(sid));
   if (cached && cached.userId === sub && cached.storeId === storeId && cached.expiresAt > deps.now().toISOString()) return cached;
+  const generation = deps.cache?.generation() ?? '';
   const store = await deps.store();
   const r = (
     await store.read.all<Record<string, unknown>>(
@@ -513,7 +514,7 @@ async function liveSession(deps: AuthDeps, sid: string, sub: number, storeId: st
     tokenName: r.name == null ? null : String(r.name),
     expiresAt,
   };
-  if (deps.sessionCacheSeconds > 0) deps.cache?.set(sessionCacheKey(sid), session, deps.sessionCacheSeconds);
+  if (deps.sessionCacheSeconds > 0) deps.cache?.fill([[sessionCacheKey(sid), session]], deps.sessionCacheSeconds, generation);
   return session;
 }
 
