@@ -304,6 +304,9 @@ async function countAttempt(store: Store, name: string, now: Date): Promise<bool
   const windowOpenSince = new Date(now.getTime() - LOCKOUT.windowMs).toISOString();
   return store.transaction(async (tx) => {
     const ts = castTs(tx);
+    // Rows past their window and lock hold nothing a new attempt would not reset: drop them, so
+    // every name ever typed does not stay for good.
+    await exec(tx, `delete from login_throttle where window_started_at <= ${ts} and (locked_until is null or locked_until <= ${ts})`, [windowOpenSince, nowIso]);
     const rows = await tx.read.all<Record<string, unknown>>(
       `insert into login_throttle (username, failures, window_started_at, locked_until) values (?, 1, ${ts}, null)
        on conflict (username) do update set
