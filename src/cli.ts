@@ -4,6 +4,7 @@
 import { Command, CommanderError, Option } from 'commander';
 import type { Context, GlobalOptions, IO } from './context.js';
 import { CompanyctlError, diskFullError, ExitCode, isCompanyctlError } from './errors.js';
+import { escapeControl, terminalSafeJson } from './io/escape.js';
 import type { Prompter } from './io/prompter.js';
 import * as init from '../commands/init.js';
 import * as demo from '../commands/demo.js';
@@ -357,12 +358,13 @@ export function reportError(err: unknown, io: IO, opts: { json: boolean; debug: 
     : new CompanyctlError('COMPANYCTL_INTERNAL', `internal error: ${(err as Error)?.message ?? String(err)}`, {
         hint: opts.debug ? undefined : 'run again with --debug for details, and report it with the command you ran',
       }));
+  // Messages echo input (file headers, cells, remote replies): escaped, never obeyed by the terminal.
   if (opts.json) {
     const { code, message, hint, field, data } = known.toJSON();
-    io.stderr.write(`${JSON.stringify({ error: { code, message, hint: hint ?? null, field, data } })}\n`);
+    io.stderr.write(`${terminalSafeJson({ error: { code, message, hint: hint ?? null, field, data } })}\n`);
   } else {
-    io.stderr.write(`companyctl: ${known.message}\n`);
-    if (known.hint) io.stderr.write(`hint: ${known.hint}\n`);
+    io.stderr.write(`companyctl: ${escapeControl(known.message, { oneLine: true })}\n`);
+    if (known.hint) io.stderr.write(`hint: ${escapeControl(known.hint, { oneLine: true })}\n`);
   }
   if (opts.debug && err instanceof Error && err.stack) io.stderr.write(`${err.stack}\n`);
   return known.exitCode;
