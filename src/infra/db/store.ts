@@ -5,7 +5,7 @@ import { generateKeyPairSync, randomUUID } from 'node:crypto';
 import { chmodSync, closeSync, existsSync, openSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { EntityManager, MikroORM, Options } from '@mikro-orm/core';
-import { CompanyctlError } from '../../errors.js';
+import { CompanyctlError, diskFullError } from '../../errors.js';
 import { ensurePrivateDir } from '../paths.js';
 import type { StoreLocation } from './location.js';
 import { KNOWN_MIGRATIONS, type Dialect } from './migrations/names.js';
@@ -286,6 +286,8 @@ export function toStoreError(loc: StoreLocation, e: unknown): unknown {
   const msg = String(err?.message ?? e);
   // knex prefixes the failing statement: "<sql> - <reason>".
   const reason = (msg.includes(' - ') ? msg.slice(msg.lastIndexOf(' - ') + 3) : msg).split('\n')[0]!.replaceAll(loc.target, loc.display);
+  const full = diskFullError(e);
+  if (full) return full;
   if (/SQLITE_BUSY|database is locked/i.test(msg) || err?.code === 'SQLITE_BUSY') {
     return new CompanyctlError('COMPANYCTL_STORE_BUSY', `the store at ${loc.display} is busy (another companyctl is writing)`, {
       hint: 'try again in a moment',
