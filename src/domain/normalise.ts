@@ -1,6 +1,7 @@
 // Pure normalisers for company fields. Each returns the canonical value or throws a
 // FieldProblem whose message completes the sentence `<field>: <message>`.
 import { domainToASCII } from 'node:url';
+import { isCalendarDate } from './dates.js';
 import { isAlpha2, lookupCountry } from './countries.js';
 
 export class FieldProblem extends Error {}
@@ -225,33 +226,9 @@ export function normaliseCurrency(raw: string): string {
 let todayTime = NaN;
 let todayIso = '';
 
-/**
- * YYYY-MM-DD of a real calendar date from year 1000 on (below it Date.UTC's two-digit years
- * need the general check): such a string is its own toISOString().slice(0, 10).
- */
-function isPlainDate(s: string): boolean {
-  if (s.length !== 10 || s.charCodeAt(4) !== 45 || s.charCodeAt(7) !== 45) return false;
-  let y = 0;
-  for (let i = 0; i < 4; i++) {
-    const d = s.charCodeAt(i) - 48;
-    if (d < 0 || d > 9) return false;
-    y = y * 10 + d;
-  }
-  const m1 = s.charCodeAt(5) - 48;
-  const m2 = s.charCodeAt(6) - 48;
-  const d1 = s.charCodeAt(8) - 48;
-  const d2 = s.charCodeAt(9) - 48;
-  if (m1 < 0 || m1 > 9 || m2 < 0 || m2 > 9 || d1 < 0 || d1 > 9 || d2 < 0 || d2 > 9) return false;
-  const m = m1 * 10 + m2;
-  const d = d1 * 10 + d2;
-  if (y < 1000 || m < 1 || m > 12 || d < 1) return false;
-  const days = m === 2 ? ((y % 4 === 0 && y % 100 !== 0) || y % 400 === 0 ? 29 : 28) : m === 4 || m === 6 || m === 9 || m === 11 ? 30 : 31;
-  return d <= days;
-}
-
 /** YYYY-MM-DD, a real calendar date, not in the future. */
 export function normaliseDate(raw: string, today: Date): string {
-  if (isPlainDate(raw)) {
+  if (raw.length === 10 && isCalendarDate(raw)) {
     const t = today.getTime();
     if (t !== todayTime) {
       todayIso = today.toISOString().slice(0, 10); // throws for an invalid today, as below
@@ -260,9 +237,7 @@ export function normaliseDate(raw: string, today: Date): string {
     if (raw <= todayIso) return raw;
   }
   const s = raw.trim();
-  const m = /^(\d{4})-(\d{2})-(\d{2})$/.exec(s);
-  const d = m ? new Date(Date.UTC(Number(m[1]), Number(m[2]) - 1, Number(m[3]))) : undefined;
-  if (!d || d.toISOString().slice(0, 10) !== s) fail(`${JSON.stringify(raw)} is not a date (YYYY-MM-DD)`);
+  if (!isCalendarDate(s)) fail(`${JSON.stringify(raw)} is not a date (YYYY-MM-DD)`);
   if (s > today.toISOString().slice(0, 10)) fail(`${s} is in the future`);
   return s;
 }

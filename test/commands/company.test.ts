@@ -116,6 +116,19 @@ describe('company get', () => {
 });
 
 describe('company list', () => {
+  it('--updated-since refuses a day that does not exist, as --incorporation-date does (exit 2)', async () => {
+    for (const args of [
+      ['company', 'list', '--updated-since', '2024-02-30', '--json'],
+      ['export', '--updated-since', '2024-02-30', '--json'],
+      ['company', 'create', '--name', 'X', '--incorporation-date', '2024-02-30', '--json'],
+    ]) {
+      const r = await cli(args);
+      expect(r.code, args.join(' ')).toBe(2);
+      expect(JSON.parse(r.stderr).error.message).toMatch(/2024-02-30/);
+    }
+    expect((await cli(['company', 'list', '--updated-since', '2024-02-29', '--json'])).code).toBe(0);
+  });
+
   beforeEach(async () => {
     for (const [name, country] of [['Beta', 'DE'], ['alpha', 'FR'], ['Gamma', 'DE']]) await create('--name', name, '--country', country, '--tag', 'x');
   });

@@ -122,6 +122,47 @@ for (const dialect of dialects) {
       expect(cache.stats()).toMatchObject({ hits: 4, misses: 1 });
     });
 
+    it('a cache fill read before a concurrent write committed is discarded, not served', async () => {
+      const { company } = await svc.createCompany(deps, input());
+      // Another process with its own FileCache on the same folder commits an update after this
+      // reader read version 1 from the store and before it fills the cache.
+      const other = { ...deps, cache: new FileCache(join(home.home, 'cache'), cache.stats().dir.split('/').pop()!) };
+      let raced = false;
+      const slowReader: svc.CompanyDeps = {
+        ...deps,
+        store: async () => ({
+          ...store,
+          read: {
+            async all<T>(sql: string, params?: unknown[]) {
+              const rows = await store.read.all<T>(sql, params);
+              if (!raced && sql.includes('from company c')) {
+                raced = true;
+                await svc.updateCompany(other, { kind: 'id', id: company.id }, parseCompanyPatch({ name: 'Acme Two' }));
+              }
+              return rows;
+            },
+          },
+        }),
+      };
+      const read = await svc.getCompany(slowReader, { kind: 'id', id: company.id });
+      expect(raced).toBe(true);
+      expect(read.company.version).toBe(1);
+      const next = await svc.getCompany(deps, { kind: 'id', id: company.id });
+      expect(next).toMatchObject({ cached: false, company: { version: 2, name: 'Acme Two' } });
+      expect((await svc.getCompany(deps, { kind: 'id', id: company.id })).cached).toBe(true);
+    });
+
+    it('a fill older than the last invalidation is refused; a current one stands', () => {
+      const gen = cache.generation();
+      expect(cache.fill([['k', 1]], 0, gen)).toBe(true);
+      cache.delete(['k']);
+      expect(cache.get('k')).toBeUndefined();
+      expect(cache.fill([['k', 1]], 0, gen)).toBe(false);
+      expect(cache.get('k')).toBeUndefined();
+      expect(cache.fill([['k', 2]], 0, cache.generation())).toBe(true);
+      expect(cache.get('k')).toBe(2);
+    });
+
     it('every write invalidates what it touched', async () => {
       const { company } = await svc.createCompany(deps, input());
       await svc.getCompany(deps, { kind: 'domain', domain: 'acme.de' });
