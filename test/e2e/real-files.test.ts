@@ -13,7 +13,7 @@ const stores = [
 ] as const;
 
 for (const kind of stores) {
-  describe.skipIf(!kind.enabled)(`real files on ${kind.name}${kind.enabled ? '' : ` (skipped: ${PG_SKIP_REASON})`}`, () => {
+  describe.skipIf(!kind.enabled)(`real files on ${kind.name}${kind.enabled ? '' : ` (skipped: ${PG_SKIP_REASON})`}`, { timeout: 120_000 }, () => {
     const homes: ReturnType<typeof tempHome>[] = [];
     const dbs: Awaited<ReturnType<typeof freshPgDatabase>>[] = [];
     let env: Record<string, string>;
@@ -84,6 +84,22 @@ for (const kind of stores) {
       const plain = runBin(['company', 'list', '--name', 'NESTLÉ', '--fields', 'name'], { env });
       expect(plain.stdout).toContain('Nestlé S.A.');
       expect(json(['company', 'get', 'feff.example', '--fresh']).body.name).toBe('a\ufeffb');
+    });
+
+    it('imports keep the folded search column: inserts and updates on both write paths', () => {
+      const names = (needle: string) => json(['company', 'list', '--name', needle]).body.items.map((c: { name: string }) => c.name).sort();
+      expect(json(['import', join(FIX, 'unicode-names.csv')]).code).toBe(0);
+      expect(names('nestlé s.a')).toEqual(['NESTLÉ S.A.']);
+      expect(names('møller a/s')).toEqual(['MØLLER A/S']);
+      // The external-key path writes through the batch writer (not SQLite's per-row upsert).
+      const renamed = json(['import', join(FIX, 'unicode-names-renamed.csv'), '--key', 'external:crm']);
+      expect(renamed.body).toMatchObject({ updated: 2, rejected: 0 });
+      expect(names('NESTLÉ S.A')).toEqual([]);
+      expect(names('NESTLÉ SUISSE')).toEqual(['Nestlé Suisse']);
+      expect(names('MØLLER HOLDING')).toEqual(['Møller Holding']);
+      // And back through the per-row path (domain key).
+      expect(json(['import', join(FIX, 'unicode-names.csv')]).body).toMatchObject({ updated: 2 });
+      expect(names('MØLLER')).toEqual(['MØLLER A/S']);
     });
 
     it('an export with external ids holding , ; : quotes and backslashes re-imports into a new store unchanged', async () => {

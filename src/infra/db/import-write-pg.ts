@@ -1,5 +1,6 @@
 // The import writer on PostgreSQL: one array-bound statement per batch (unnest), on the
 // connection the chunk's transaction holds.
+import { nameFoldColumn } from '../../domain/name-fold.js';
 import { normaliseAmount } from '../../domain/normalise.js';
 import { COLS, ROW_COLUMNS, isUnique, keyOf, type ExistingRow, type ImportWriter, type PgClient, type UpdateOutcome, type Value } from './import-write.js';
 
@@ -42,6 +43,9 @@ function pgValues(r: Record<string, unknown>): Value[] {
 function columnArrays(rows: Value[][]): unknown[][] {
   return ROW_COLUMNS.map((_, i) => rows.map((r) => (r[i] === null || r[i] === undefined ? null : String(r[i]))));
 }
+
+/** The search column of each row (src/domain/name-fold.ts); name is the first value. */
+const nameFolds = (rows: Value[][]): (string | null)[] => rows.map((r) => (typeof r[0] === 'string' ? nameFoldColumn(r[0]) : null));
 
 export function postgresWriter(client: PgClient): ImportWriter {
   const unnestCols = ROW_COLUMNS.map((c, i) => `$${i + 1}::text[]`).join(', ');
@@ -97,11 +101,11 @@ export function postgresWriter(client: PgClient): ImportWriter {
       ).rows.map((r) => Number(r.id));
       const n = ROW_COLUMNS.length;
       const res = await client.query(
-        `insert into company (id, ${COLS}, version, created_at, updated_at)
-         select cast(v.id as integer), ${casts}, 1, cast($${n + 2} as timestamptz), cast($${n + 2} as timestamptz)
-         from unnest(${unnestCols}, $${n + 1}::text[]) as v(${COLS}, id)
+        `insert into company (id, ${COLS}, version, created_at, updated_at, name_fold)
+         select cast(v.id as integer), ${casts}, 1, cast($${n + 2} as timestamptz), cast($${n + 2} as timestamptz), v.name_fold
+         from unnest(${unnestCols}, $${n + 1}::text[], $${n + 3}::text[]) as v(${COLS}, id, name_fold)
          on conflict do nothing returning id`,
-        [...columnArrays(rows), ids.map(String), now],
+        [...columnArrays(rows), ids.map(String), now, nameFolds(rows)],
       );
       const inserted = new Set(res.rows.map((r) => Number(r.id)));
       return ids.map((id) => (inserted.has(id) ? id : null));
@@ -112,10 +116,10 @@ export function postgresWriter(client: PgClient): ImportWriter {
       const run = async (part: typeof rows) => {
         const res = await client.query(
           `update company c set ${ROW_COLUMNS.map((col) => `${col} = cast(v.${col} as ${PG_TYPES[col]})`).join(', ')},
-             version = c.version + 1, updated_at = cast($${n + 3} as timestamptz)
-           from unnest(${unnestCols}, $${n + 1}::int[], $${n + 2}::int[]) as v(${COLS}, id, version)
+             name_fold = v.name_fold, version = c.version + 1, updated_at = cast($${n + 3} as timestamptz)
+           from unnest(${unnestCols}, $${n + 1}::int[], $${n + 2}::int[], $${n + 4}::text[]) as v(${COLS}, id, version, name_fold)
            where c.id = v.id and c.version = v.version returning c.id`,
-          [...columnArrays(part.map((r) => r.values)), part.map((r) => r.id), part.map((r) => r.version), now],
+          [...columnArrays(part.map((r) => r.values)), part.map((r) => r.id), part.map((r) => r.version), now, nameFolds(part.map((r) => r.values))],
         );
         return new Set(res.rows.map((r) => Number(r.id)));
       };

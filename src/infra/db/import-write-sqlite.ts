@@ -2,10 +2,12 @@
 // the connection the chunk's transaction holds; the per-row path compares in SQL and reads
 // back only ids.
 import type { Database, Statement } from 'better-sqlite3';
+import { nameFoldColumn } from '../../domain/name-fold.js';
 import { COLS, ROW, ROW_COLUMNS, isUnique, keyOf, type ExistingRow, type ImportWriter, type KeyKind, type RowBatch, type SeenCompanies, type Value } from './import-write.js';
 
 const prepared = new WeakMap<Database, Map<string, Statement>>();
 const tuned = new WeakSet<Database>();
+const folding = new WeakSet<Database>();
 function stmt(db: Database, sql: string): Statement {
   let m = prepared.get(db);
   if (!m) prepared.set(db, (m = new Map()));
@@ -26,6 +28,9 @@ const KEY_COLUMNS: Record<KeyKind, number[]> = {
   lei: [ROW_COLUMNS.indexOf('lei')],
   registration: [ROW_COLUMNS.indexOf('registration_country'), ROW_COLUMNS.indexOf('registration_number')],
 };
+const NAME = ROW_COLUMNS.indexOf('name');
+/** The search column's value, from the name bound again (better-sqlite3 binds no ?NNN). */
+const FOLD = 'companyctl_name_fold(?)';
 const maskColumns = (mask: number): number[] => ROW_COLUMNS.flatMap((_, i) => (mask & (1 << i) ? [i] : []));
 
 
@@ -36,6 +41,11 @@ export function sqliteWriter(db: Database): ImportWriter {
     // on a fresh 1M-row load, 32 MiB 20% (bench:import).
     db.pragma('cache_size = -65536');
     tuned.add(db);
+  }
+  if (!folding.has(db)) {
+    // name_fold (the search column) is derived from name in the statements below (the name bound once more).
+    db.function('companyctl_name_fold', { deterministic: true }, (name: unknown) => (typeof name === 'string' ? nameFoldColumn(name) : null));
+    folding.add(db);
   }
   const fromRaw = (r: unknown[]): ExistingRow => ({ id: Number(r[0]), version: Number(r[1]), values: r.slice(2) as Value[] });
   return {
@@ -75,18 +85,18 @@ export function sqliteWriter(db: Database): ImportWriter {
     async insert(rows, now) {
       const st = stmt(
         db,
-        `insert into company (${COLS}, version, created_at, updated_at) values (${ROW_COLUMNS.map(() => '?').join(', ')}, 1, ?, ?) on conflict do nothing returning id`,
+        `insert into company (${COLS}, version, created_at, updated_at, name_fold) values (${ROW_COLUMNS.map(() => '?').join(', ')}, 1, ?, ?, ${FOLD}) on conflict do nothing returning id`,
       ).pluck(true);
       return rows.map((values) => {
-        const id = st.get(...values, now, now) as number | undefined;
+        const id = st.get(...values, now, now, values[NAME]) as number | undefined;
         return id === undefined ? null : Number(id);
       });
     },
     async update(rows, now) {
-      const st = stmt(db, `update company set ${ROW_COLUMNS.map((c) => `${c} = ?`).join(', ')}, version = version + 1, updated_at = ? where id = ? and version = ?`);
+      const st = stmt(db, `update company set ${ROW_COLUMNS.map((c) => `${c} = ?`).join(', ')}, name_fold = ${FOLD}, version = version + 1, updated_at = ? where id = ? and version = ?`);
       return rows.map((r) => {
         try {
-          return st.run(...r.values, now, r.id, r.version).changes === 1 ? 'ok' : 'stale';
+          return st.run(...r.values, r.values[NAME], now, r.id, r.version).changes === 1 ? 'ok' : 'stale';
         } catch (e) {
           if (isUnique(e)) return 'conflict';
           throw e;
@@ -113,6 +123,8 @@ interface MaskPlan {
   update: Statement;
   updateArgs: Value[];
   columns: number[];
+  /** The update sets name (and so name_fold, from the name bound again after the columns). */
+  withName: boolean;
 }
 const plans = new WeakMap<Database, Map<string, MaskPlan>>();
 
@@ -127,14 +139,16 @@ function maskPlan(db: Database, kind: KeyKind, mask: number): MaskPlan {
     if (m.size >= 256) m.clear();
     const columns = maskColumns(mask);
     const same = columns.length ? columns.map((c) => `${ROW_COLUMNS[c]} is ?`).join(' and ') : '1';
-    const set = columns.map((c) => `${ROW_COLUMNS[c]} = ?`).join(', ');
+    const withName = columns.includes(NAME);
+    const set = columns.map((c) => `${ROW_COLUMNS[c]} = ?`).join(', ') + (withName ? `, name_fold = ${FOLD}` : '');
     p = {
       columns,
       // Arguments in the order of their placeholders: the compared values, then the key.
       look: db.prepare(`select id, version, (${same}) as same from company where ${KEY_WHERE[kind]} and deleted_at is null`).raw(true),
       lookArgs: new Array(KEY_COLUMNS[kind].length + columns.length),
       update: db.prepare(`update company set ${set ? `${set}, ` : ''}version = version + 1, updated_at = ? where id = ? and version = ?`),
-      updateArgs: new Array(columns.length + 3),
+      updateArgs: new Array(columns.length + (withName ? 4 : 3)),
+      withName,
     };
     m.set(k, p);
   }
@@ -148,8 +162,8 @@ function sqliteUpsertRows(db: Database, kind: KeyKind, rows: RowBatch, now: stri
   const ids = new Float64Array(n);
   // OR IGNORE, without RETURNING: a statement that cannot abort needs no statement journal,
   // and RETURNING buffers its rows in a temporary table - together they doubled an insert's cost.
-  const ins = stmt(db, `insert or ignore into company (${COLS}, version, created_at, updated_at) values (${ROW_COLUMNS.map(() => '?').join(', ')}, 1, ?, ?)`);
-  const insArgs: Value[] = new Array(width + 2);
+  const ins = stmt(db, `insert or ignore into company (${COLS}, version, created_at, updated_at, name_fold) values (${ROW_COLUMNS.map(() => '?').join(', ')}, 1, ?, ?, ${FOLD})`);
+  const insArgs: Value[] = new Array(width + 3);
   insArgs[width] = now;
   insArgs[width + 1] = now;
   const keyCols = KEY_COLUMNS[kind];
@@ -158,6 +172,7 @@ function sqliteUpsertRows(db: Database, kind: KeyKind, rows: RowBatch, now: stri
   let planMask = -1;
   const insert = (base: number): number => {
     for (let c = 0; c < width; c++) insArgs[c] = values[base + c]!;
+    insArgs[width + 2] = values[base + NAME]!;
     const r = ins.run(insArgs);
     return r.changes === 1 ? Number(r.lastInsertRowid) : 0;
   };
@@ -206,6 +221,7 @@ function sqliteUpsertRows(db: Database, kind: KeyKind, rows: RowBatch, now: stri
     }
     a = 0;
     for (const c of p.columns) p.updateArgs[a++] = values[base + c]!;
+    if (p.withName) p.updateArgs[a++] = values[base + NAME]!;
     p.updateArgs[a++] = now;
     p.updateArgs[a++] = id;
     p.updateArgs[a] = hit[1];
