@@ -10,6 +10,10 @@ export interface ImportCommandOptions {
   encoding?: string;
   map?: string[];
   mapping?: string;
+  set?: string[];
+  value?: string[];
+  dateFormat?: string;
+  records?: string;
   key: string;
   maxErrors?: string;
   dryRun?: boolean;
@@ -23,11 +27,19 @@ export function register(program: Command, run: Runner): Command {
   return program
     .command('import')
     .description('import companies from a CSV, TSV, NDJSON or JSON file (or - for stdin); see also import resume|list|show')
-    .argument('[file]', 'the input file, .gz allowed, or - for stdin')
+    .argument('[file]', 'the input file (.gz allowed), a folder of *.json files, or - for stdin')
     .addOption(new Option('--format <format>', 'input format (default: from the file name, else sniffed)').choices(FORMAT_NAMES))
-    .option('--encoding <encoding>', 'text encoding when there is no BOM (default utf-8; e.g. windows-1252, latin1)')
-    .option('--map <column=field>', 'map an input column to a company field; "column=-" ignores it (repeatable)', collect)
+    .option('--encoding <encoding>', 'text encoding when there is no BOM: auto (detect it), or a name (default utf-8; e.g. windows-1252, macintosh)')
+    .option(
+      '--map <column=target>',
+      'map a column (or JSON dot path) to a field; "column=external:<source>" for bare ids, "{A}-{B}=target" to join columns, "column=-" to ignore (repeatable)',
+      collect,
+    )
     .option('--mapping <file>', 'a JSON file {"column": "field"} of column mappings')
+    .option('--set <field=value>', 'a value for every row whose own is empty or absent (repeatable)', collect)
+    .option('--value <field:from=to>', 'read the word "from" in a field as "to", e.g. "status:operating=active" (repeatable)', collect)
+    .option('--date-format <layout>', 'the layout of incorporationDate in the input: DD/MM/YYYY, MM/DD/YYYY or YYYYMMDD (ISO dates always read)')
+    .option('--records <path>', 'JSON: the key (dot path) holding the records, e.g. data for a JSON:API document')
     .option('--key <key>', 'natural key to upsert on: domain, lei, registration, external or external:<source>', 'domain')
     .option('--max-errors <n|pct%>', 'stop when more than n rows (or pct% of rows) are rejected')
     .option('--dry-run', 'validate the whole file; write nothing')
@@ -44,7 +56,11 @@ Examples:
   companyctl import companies.csv
   companyctl import crm-export.tsv.gz --key external:crm --map "Firma=name" --map "Notes=-"
   zcat nightly.ndjson.gz | companyctl import - --format ndjson --max-errors 1% --json
-  companyctl import legacy.csv --encoding windows-1252 --dry-run`,
+  companyctl import legacy.csv --encoding windows-1252 --dry-run
+  companyctl import sec.csv --key external:sec --map "CIK=external:sec" --set registrationCountry=US
+  companyctl import f500.csv --key external:f500 --map "{Year}-{Rank}=external:f500" --date-format DD/MM/YYYY
+  companyctl import gleif.json --records data --map attributes.entity.legalName.name=name
+  companyctl import exports/ --value "status:operating=active" --dry-run --rejects rejects.ndjson`,
     )
     .action((file: string | undefined, opts: ImportCommandOptions, c: Command) => run(c, (ctx) => importRun(ctx, file, opts)));
 }

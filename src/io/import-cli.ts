@@ -1,7 +1,8 @@
 // Flags, dependencies, cancellation and the summary of the import commands.
 import type { Context } from '../context.js';
 import { CompanyctlError, ExitCode } from '../errors.js';
-import { explicitMappings } from '../services/import/mapping.js';
+import { readMappings } from '../services/import/mapping.js';
+import { parseConstants, parseDateFormat, parseValueMaps, type TransformSpec } from '../services/import/transform.js';
 import { IMPORT_KEYS, type ImportDeps, type ImportKey, type ImportOptions, type ImportSummary, type InputFormat, type MaxErrors } from '../services/import/index.js';
 import { outputFormat, plainLine, writeJson, writeTable } from './output.js';
 import { withCancellation } from './cancellation.js';
@@ -31,16 +32,43 @@ export function parseMaxErrors(value: string | undefined): MaxErrors | undefined
 
 export function parseImportFlags(
   file: string,
-  opts: { format?: string; encoding?: string; map?: string[]; mapping?: string; key: string; maxErrors?: string; dryRun?: boolean; rejects?: string; chunkSize: string },
+  opts: {
+    format?: string;
+    encoding?: string;
+    map?: string[];
+    mapping?: string;
+    set?: string[];
+    value?: string[];
+    dateFormat?: string;
+    records?: string;
+    key: string;
+    maxErrors?: string;
+    dryRun?: boolean;
+    rejects?: string;
+    chunkSize: string;
+  },
 ): ImportOptions {
   if (!/^\d+$/.test(opts.chunkSize) || Number(opts.chunkSize) < 1 || Number(opts.chunkSize) > 1_000_000) {
     throw usage('--chunk-size', `${JSON.stringify(opts.chunkSize)} is not a whole number from 1 to 1000000`);
   }
+  const maps = readMappings(opts.map ?? [], opts.mapping);
+  if (opts.records !== undefined && opts.format !== undefined && opts.format !== 'json') {
+    throw usage('--records', `reads a JSON document; it does not go with --format ${opts.format}`);
+  }
+  const transform: TransformSpec = {
+    sources: maps.sources,
+    constants: parseConstants(opts.set ?? []),
+    values: parseValueMaps(opts.value ?? []),
+    dateFormat: parseDateFormat(opts.dateFormat),
+    records: opts.records,
+    flatten: maps.dotPaths,
+  };
   return {
     source: file,
     format: opts.format as InputFormat | undefined,
     encoding: opts.encoding,
-    mapping: [...explicitMappings(opts.map ?? [], opts.mapping)],
+    mapping: [...maps.explicit],
+    transform,
     key: parseKey(opts.key),
     chunkSize: Number(opts.chunkSize),
     maxErrors: parseMaxErrors(opts.maxErrors),

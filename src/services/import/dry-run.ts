@@ -7,6 +7,9 @@ import { RejectsFile } from './rejects.js';
 import { describeImportKey, type PipelineHeader } from './rows.js';
 import type { ImportDeps, ImportOptions, ImportProgress, ImportSummary } from './types.js';
 
+/** Rejects a dry run shows on stderr; the rest are counted ("N more rejects") and go to --rejects. */
+const SHOWN = 20;
+
 export async function dryRun(deps: ImportDeps, opts: ImportOptions, progress: ImportProgress): Promise<ImportSummary> {
   const started = Date.now();
   const src = openReader(deps, pipelineOptions(opts, 0, deps.now(), false, true));
@@ -34,8 +37,8 @@ export async function dryRun(deps: ImportDeps, opts: ImportOptions, progress: Im
         valid += ev.chunk.lines.length;
         rejected += ev.chunk.rejects.length;
         rejects?.write(ev.chunk.rejects);
-        for (const r of ev.chunk.rejects.slice(0, Math.max(0, 20 - (rejected - ev.chunk.rejects.length)))) {
-          progress.notice(`line ${r.line}: ${r.field}: ${r.reason}`);
+        for (const r of ev.chunk.rejects.slice(0, Math.max(0, SHOWN - (rejected - ev.chunk.rejects.length)))) {
+          progress.notice(`${r.file === undefined ? '' : `${r.file} `}line ${r.line}: ${r.field}: ${r.reason}`);
         }
         progress.update({ records, rejected, bytes: ev.chunk.bytes });
         src.granted();
@@ -45,6 +48,9 @@ export async function dryRun(deps: ImportDeps, opts: ImportOptions, progress: Im
     await src.close().catch(() => undefined);
     rejects?.close();
     progress.stop();
+  }
+  if (rejected > SHOWN) {
+    progress.notice(`${(rejected - SHOWN).toLocaleString('en-US')} more rejects ${rejects ? `in ${rejects.path}` : '(write them all with --rejects <file>)'}`);
   }
   const seconds = (Date.now() - started) / 1000;
   return {

@@ -87,10 +87,15 @@ export class CompanyBitmap {
   }
 }
 
-/** The reject reason of a row repeating an earlier row's key (`shown` as the user wrote it). */
-export function repeatsKey(key: ImportKey, shown: string, earlier: { line: number } | { companyId: number }): string {
-  const where = 'line' in earlier ? `of line ${earlier.line} in this file` : `of an earlier row in this file (company ${earlier.companyId})`;
-  return `repeats the ${describeImportKey(key)} key ${shown} ${where}`;
+/**
+ * The one wording of a row repeating an earlier row's key or external id (`shown` as the user
+ * wrote it), with the earlier row's line when it is known (dry run, one chunk) or the company
+ * it wrote (a real run remembers companies, not lines).
+ */
+export function repeatsKey(what: ImportKey | 'external id', shown: string, earlier: { line: number } | { companyId: number }): string {
+  const label = what === 'external id' ? what : `${describeImportKey(what)} key`;
+  const detail = 'line' in earlier ? `line ${earlier.line}` : `company ${earlier.companyId}`;
+  return `repeats the ${label} ${shown} of an earlier row in this file (${detail})`;
 }
 
 /**

@@ -3,13 +3,18 @@
 // Adding a format is a row here (plus its parser in parse.ts when it needs a new one).
 import type { InputRecord } from './parse.js';
 
+export interface RecordOptions {
+  /** JSON: the keys leading to the records (--records data); [] for the root. */
+  recordsPath?: readonly string[];
+}
+
 export interface FormatSpec {
   /** File-name endings (before an optional .gz) that mean this format. */
   extensions: readonly string[];
   /** Tabular: a header row names the columns, records are cells (CSV/TSV); else JSON objects. */
   tabular: boolean;
   /** The records of a text in this format, header row first when tabular. */
-  records(text: AsyncGenerator<string>, head: string): AsyncGenerator<InputRecord[]>;
+  records(text: AsyncGenerator<string>, head: string, opts?: RecordOptions): AsyncGenerator<InputRecord[]>;
   /** The rejects file: CSV rows of the original cells, or NDJSON lines holding the record. */
   rejects: 'csv' | 'ndjson';
 }
@@ -45,8 +50,11 @@ const TABLE = {
   json: {
     extensions: ['.json'],
     tabular: false,
-    records: async function* (text) {
-      yield* (await parse()).jsonArrayRecords(text);
+    records: async function* (text, head, opts) {
+      const p = await parse();
+      // An array at the root takes the plain scanner; an object of records, or records under a path, the document scanner.
+      if (opts?.recordsPath === undefined && !head.trimStart().startsWith('{')) yield* p.jsonArrayRecords(text);
+      else yield* p.jsonDocumentRecords(text, opts?.recordsPath ?? []);
     },
     rejects: 'ndjson',
   },

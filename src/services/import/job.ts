@@ -12,14 +12,23 @@ import { claim, jobOwnerAlive, lockedError } from './lock.js';
 import { formatFromName, type InputFormat } from './formats.js';
 import type { InputField } from './mapping.js';
 import { describeImportKey, type ImportKey } from './rows.js';
-import { fileChecksum } from './source.js';
+import { inputChecksum } from './source.js';
+import { isEmptyTransform, type TransformSpec } from './transform.js';
 import { silentProgress, type ImportDeps, type ImportOptions, type ImportProgress, type ImportSummary, type MaxErrors } from './types.js';
 
 const jobs = () => import('../../infra/db/import-jobs.js');
 
 function jobIdentity(checksum: string | null, opts: ImportOptions): string {
   if (!checksum) return `stdin:${randomUUID()}`;
-  const spec = { checksum, key: describeImportKey(opts.key), format: opts.format ?? null, encoding: opts.encoding ?? null, mapping: [...opts.mapping].sort() };
+  const spec = {
+    checksum,
+    key: describeImportKey(opts.key),
+    format: opts.format ?? null,
+    encoding: opts.encoding ?? null,
+    mapping: [...opts.mapping].sort(),
+    // Only when given, so the jobs of plain imports keep their identity.
+    ...(isEmptyTransform(opts.transform) ? {} : { transform: opts.transform }),
+  };
   return createHash('sha256').update(JSON.stringify(spec)).digest('hex');
 }
 
@@ -27,7 +36,7 @@ function jobIdentity(checksum: string | null, opts: ImportOptions): string {
 export async function runImport(deps: ImportDeps, opts: ImportOptions, progress: ImportProgress = silentProgress, signal?: AbortSignal): Promise<ImportSummary> {
   const source = opts.source === '-' ? '-' : resolve(opts.source);
   if (opts.dryRun) return dryRun(deps, { ...opts, source }, progress);
-  const checksum = source === '-' ? null : await fileChecksum(source).catch((e: NodeJS.ErrnoException) => {
+  const checksum = source === '-' ? null : await inputChecksum(source).catch((e: NodeJS.ErrnoException) => {
     throw new CompanyctlError('COMPANYCTL_USAGE', `cannot read ${opts.source}: ${e.code === 'ENOENT' ? 'no such file' : e.message}`, { field: 'file' });
   });
   const identity = jobIdentity(checksum, opts);
@@ -86,7 +95,7 @@ export async function resumeImport(deps: ImportDeps, jobId: number, input: strin
     throw new CompanyctlError('COMPANYCTL_USAGE', `import job ${jobId} read stdin: give the same input again with --input -`, { field: '--input' });
   }
   if (source !== '-') {
-    const sum = await fileChecksum(source).catch(() => null);
+    const sum = await inputChecksum(source).catch(() => null);
     if (job.checksum && sum !== job.checksum) {
       throw new CompanyctlError('COMPANYCTL_IMPORT_INPUT_CHANGED', `${source} is not the input import job ${jobId} started with (its checksum differs)`, {
         hint: 'resume with the original file, or start a new import of the new file',
@@ -96,7 +105,15 @@ export async function resumeImport(deps: ImportDeps, jobId: number, input: strin
   const owner = newLockOwner();
   await claim(store, job, owner, now);
   // jobOptions() stores absent options as null.
-  const o = job.options as { key: string; chunkSize: number; format: InputFormat | null; encoding: string | null; mapping: [string, InputField | null][]; maxErrors: MaxErrors | null };
+  const o = job.options as {
+    key: string;
+    chunkSize: number;
+    format: InputFormat | null;
+    encoding: string | null;
+    mapping: [string, InputField | null][];
+    maxErrors: MaxErrors | null;
+    transform?: TransformSpec | null;
+  };
   const [kind, src] = o.key.split(':') as [ImportKey['kind'], string | undefined];
   const opts: ImportOptions = {
     source,
@@ -107,6 +124,7 @@ export async function resumeImport(deps: ImportDeps, jobId: number, input: strin
     chunkSize: o.chunkSize,
     maxErrors: o.maxErrors ?? undefined,
     rejectsFile: job.rejectsFile || undefined,
+    transform: o.transform ?? undefined,
   };
   return execute(deps, store, (await j.getJob(store.read, jobId))!, owner, opts, progress, signal, true);
 }
@@ -119,6 +137,7 @@ function jobOptions(opts: ImportOptions): Record<string, unknown> {
     encoding: opts.encoding ?? null,
     mapping: opts.mapping,
     maxErrors: opts.maxErrors ?? null,
+    transform: isEmptyTransform(opts.transform) ? null : opts.transform,
   };
 }
 

@@ -39,19 +39,52 @@ const REJECT_COLUMNS = new Set(['line', 'field', 'reason'].map(squash));
 
 const usage = (flag: string, message: string, hint?: string) => new CompanyctlError('COMPANYCTL_USAGE', `${flag}: ${message}`, { field: flag, hint });
 
-function fieldFor(flag: string, name: string): InputField | null {
+export function fieldFor(flag: string, name: string): InputField | null {
   if (name.trim() === '' || name.trim() === '-') return null;
   const f = BY_SQUASHED.get(squash(name));
   if (!f) throw usage(flag, `${JSON.stringify(name)} is not a company field`, `fields: ${INPUT_FIELDS.join(', ')}; map to "-" to ignore a column`);
   return f;
 }
 
+/** Where a derived value goes: a company field, or an external id of one source. */
+export type Target = { field: InputField } | { external: string };
+
+/** A value from a column (or JSON dot path) or a template such as "{Year}-{Rank}", for the transform stage. */
+export interface ValueSource {
+  from: string;
+  template: boolean;
+  target: Target;
+}
+
+/** The right side of a mapping: a field, "-" (ignore), or external:<source>. */
+export function parseTarget(flag: string, s: string): Target | null {
+  const m = /^\s*external\s*:\s*(.*)$/i.exec(s);
+  if (m) {
+    const source = m[1]!.trim().toLowerCase();
+    if (!/^[a-z0-9][a-z0-9._-]{0,31}$/.test(source)) throw usage(flag, `${JSON.stringify(s)}: the source must be a lower-case slug (a-z 0-9 . _ -), e.g. external:sec`);
+    return { external: source };
+  }
+  const f = fieldFor(flag, s);
+  return f === null ? null : { field: f };
+}
+
+export interface Mappings {
+  /** squashed column -> field (null ignores): what the header mapping reads. */
+  explicit: Map<string, InputField | null>;
+  /** Bare external ids, templates and second fields of a column: the transform stage's. */
+  sources: ValueSource[];
+  /** A left side holds a dot path (JSON: nested objects are read as "a.b.c" keys). */
+  dotPaths: boolean;
+}
+
 /**
- * Explicit mappings from `--map column=field` (repeatable) and a mapping file (a JSON object
- * {"column": "field" | null}). A field of "-" or "" (or null) ignores the column.
+ * Mappings from `--map column=field` (repeatable) and a mapping file (a JSON object
+ * {"column": "field" | null}). A field of "-" or "" (or null) ignores the column. Beyond
+ * column=field: "column=external:<source>" (a column of bare ids), "{A}-{B}=target" (a
+ * template of columns) and a column mapped again to another field (one column, two fields).
  */
-export function explicitMappings(maps: string[], mappingFile?: string): Map<string, InputField | null> {
-  const out = new Map<string, InputField | null>();
+export function readMappings(maps: string[], mappingFile?: string): Mappings {
+  const pairs: [flag: string, column: string, target: string][] = [];
   if (mappingFile) {
     let doc: unknown;
     try {
@@ -62,15 +95,41 @@ export function explicitMappings(maps: string[], mappingFile?: string): Map<stri
     if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) throw usage('--mapping', 'must be a JSON object {"column": "field"}');
     for (const [col, field] of Object.entries(doc)) {
       if (field !== null && typeof field !== 'string') throw usage('--mapping', `the field for ${JSON.stringify(col)} must be a string or null`);
-      out.set(squash(col), fieldFor('--mapping', field ?? ''));
+      pairs.push(['--mapping', col, field ?? '']);
     }
   }
   for (const m of maps) {
     const i = m.lastIndexOf('=');
     if (i <= 0) throw usage('--map', `${JSON.stringify(m)} must look like column=field (e.g. "Firma=name")`);
-    out.set(squash(m.slice(0, i)), fieldFor('--map', m.slice(i + 1)));
+    pairs.push(['--map', m.slice(0, i), m.slice(i + 1)]);
   }
-  return out;
+  const explicit = new Map<string, InputField | null>();
+  const sources: ValueSource[] = [];
+  let dotPaths = false;
+  for (const [flag, column, right] of pairs) {
+    const target = parseTarget(flag, right);
+    if (column.includes('.') && !/\s/.test(column)) dotPaths = true;
+    if (/\{[^{}]+\}/.test(column)) {
+      if (!target) throw usage(flag, `${JSON.stringify(column)}: a template needs a field or external:<source> to fill`);
+      sources.push({ from: column, template: true, target });
+      continue;
+    }
+    const key = squash(column);
+    if (target && 'external' in target) {
+      sources.push({ from: column, template: false, target });
+      continue;
+    }
+    const field = target?.field ?? null;
+    const before = explicit.get(key);
+    if (before && field && before !== field) sources.push({ from: column, template: false, target: { field } });
+    else explicit.set(key, field);
+  }
+  return { explicit, sources, dotPaths };
+}
+
+/** The plain column=field part of readMappings (what the header mapping reads). */
+export function explicitMappings(maps: string[], mappingFile?: string): Map<string, InputField | null> {
+  return readMappings(maps, mappingFile).explicit;
 }
 
 export interface HeaderMapping {

@@ -13,15 +13,21 @@ export interface InputRecord {
   text?: string;
   /** A record that could not be read at all (bad quoting, bad JSON). */
   error?: string;
+  /** The file of a folder input the record is in (its line counts in that file). */
+  file?: string;
 }
 
 const invalid = (message: string, field: string, hint?: string) => new CompanyctlError('COMPANYCTL_INVALID_INPUT', message, { field, hint });
 
-function recordDelimiter(head: string): '\n' | '\r\n' | '\r' {
-  const i = head.search(/[\r\n]/);
-  if (i < 0) return '\n';
-  if (head[i] === '\n') return '\n';
-  return head[i + 1] === '\n' ? '\r\n' : '\r';
+/** The line ending of the first record: the first line break outside quotes (a quoted header cell may hold one of its own). */
+export function recordDelimiter(head: string): '\n' | '\r\n' | '\r' {
+  let quoted = false;
+  for (let i = 0; i < head.length; i++) {
+    const c = head[i];
+    if (c === '"') quoted = !quoted; // "" inside a quoted cell toggles twice
+    else if (!quoted && (c === '\n' || c === '\r')) return c === '\n' ? '\n' : head[i + 1] === '\n' ? '\r\n' : '\r';
+  }
+  return '\n';
 }
 
 /** The longest record (in characters) the CSV/TSV reader waits for the end of: a quote that is never closed must not make it hold the rest of the file. */
@@ -235,4 +241,129 @@ export async function* jsonArrayRecords(text: AsyncGenerator<string>): AsyncGene
     throw invalid(`line ${elementLine}: the JSON array is cut off (no closing ])`, 'file');
   }
   if (state === 'before') throw invalid('the input is empty: expected a JSON array of objects', 'file');
+}
+
+interface Frame {
+  array: boolean;
+  /** Object frames: the key whose value comes (or came) last. */
+  key: string | null;
+  expectKey: boolean;
+  /** This container's elements (array) or member values (object) are the records. */
+  records: boolean;
+}
+
+/**
+ * Records of a JSON document whose records are the elements of an array or the member values
+ * of an object ({"0": {...}, "1": {...}}), at the root or under `path` (["data"] for a
+ * JSON:API document), streamed: a scanner follows the document's nesting and keys, and
+ * JSON.parse reads each record. The rest of the document is skipped.
+ */
+export async function* jsonDocumentRecords(text: AsyncGenerator<string>, path: readonly string[]): AsyncGenerator<InputRecord[]> {
+  const where = path.length ? ` at ${JSON.stringify(path.join('.'))} (--records)` : '';
+  let batch: InputRecord[] = [];
+  const stack: Frame[] = [];
+  let found = false;
+  let started = false;
+  let line = 1;
+  // The scanner outside records: strings (and the key being read).
+  let inString = false;
+  let escaped = false;
+  let keyBuf: string | undefined;
+  // Inside one record.
+  let inElement = false;
+  let depth = 0;
+  let elInString = false;
+  let elEscaped = false;
+  let elementLine = 1;
+  let buf = '';
+  const atPath = () => stack.length === path.length && path.every((p, i) => !stack[i]!.array && stack[i]!.key === p);
+  const endElement = (s: string) => {
+    batch.push(parseJsonRecord((buf + s).trim(), elementLine));
+    buf = '';
+    inElement = false;
+  };
+  for await (const chunk of text) {
+    let start = inElement ? 0 : -1;
+    let keyStart = keyBuf !== undefined ? 0 : -1;
+    for (let i = 0; i < chunk.length; i++) {
+      const ch = chunk[i]!;
+      if (ch === '\n' || (ch === '\r' && chunk[i + 1] !== '\n')) line++;
+      if (inElement) {
+        if (elInString) {
+          if (elEscaped) elEscaped = false;
+          else if (ch === '\\') elEscaped = true;
+          else if (ch === '"') elInString = false;
+          continue;
+        }
+        if (ch === '"') elInString = true;
+        else if (ch === '{' || ch === '[') depth++;
+        else if ((ch === '}' || ch === ']') && depth > 0) depth--;
+        else if ((ch === ',' || ch === '}' || ch === ']') && depth === 0) {
+          endElement(chunk.slice(start, i));
+          i--; // the container's own ',' or closing bracket: read it below
+        }
+        continue;
+      }
+      if (inString) {
+        if (escaped) escaped = false;
+        else if (ch === '\\') escaped = true;
+        else if (ch === '"') {
+          inString = false;
+          if (keyBuf !== undefined) {
+            const top = stack[stack.length - 1]!;
+            top.key = JSON.parse(keyBuf + chunk.slice(keyStart, i + 1)) as string;
+            keyBuf = undefined;
+            keyStart = -1;
+          }
+        }
+        continue;
+      }
+      if (ch === ' ' || ch === '\t' || ch === '\n' || ch === '\r') continue;
+      const top = stack[stack.length - 1];
+      if (top?.records && (top.array ? ch !== ']' && ch !== ',' : !top.expectKey && ch !== ':' && ch !== ',' && ch !== '}')) {
+        inElement = true;
+        depth = 0;
+        elInString = false;
+        elementLine = line;
+        start = i;
+        i--; // re-read this character as the record's first
+        continue;
+      }
+      if (!started) {
+        if (ch !== '{' && ch !== '[') throw invalid(`line ${line}: a JSON import must be an array or object of records`, 'file');
+        started = true;
+      } else if (stack.length === 0) {
+        throw invalid(`line ${line}: unexpected text after the end of the JSON document`, 'file');
+      }
+      if (ch === '{' || ch === '[') {
+        const records = atPath();
+        if (records) found = true;
+        stack.push({ array: ch === '[', key: null, expectKey: ch === '{', records });
+      } else if (ch === '}' || ch === ']') {
+        stack.pop();
+      } else if (ch === ':') {
+        if (top) top.expectKey = false;
+      } else if (ch === ',') {
+        if (top && !top.array) {
+          top.expectKey = true;
+          top.key = null;
+        }
+      } else if (ch === '"') {
+        inString = true;
+        if (top && !top.array && top.expectKey) {
+          keyBuf = '';
+          keyStart = i;
+        }
+      }
+    }
+    if (inElement && start >= 0) buf += chunk.slice(start);
+    if (keyBuf !== undefined && keyStart >= 0) keyBuf += chunk.slice(keyStart);
+    if (batch.length) {
+      yield batch;
+      batch = [];
+    }
+  }
+  if (!started) throw invalid('the input is empty: expected a JSON document of records', 'file');
+  if (inElement || stack.length > 0) throw invalid(`line ${elementLine}: the JSON document is cut off`, 'file');
+  if (!found) throw invalid(`the JSON document has no array or object of records${where}`, 'file', path.length ? 'name the key that holds the records: --records data' : undefined);
 }

@@ -2,7 +2,7 @@
 // the company each row's key leads to, catch repeated keys and external-id clashes, and decide
 // per row: insert, update (only the fields the input gave) or leave unchanged.
 import type { ExistingRow, ImportWriter, Value } from '../../infra/db/import-write.js';
-import type { CompanyBitmap } from './duplicates.js';
+import { repeatsKey, type CompanyBitmap } from './duplicates.js';
 import type { RowRejects } from './row-rejects.js';
 import { EXTERNAL_BIT, WIDTH, keyColumns, parseExternalIds, type Chunk, type ImportKey } from './rows.js';
 
@@ -55,7 +55,7 @@ export async function planRows(w: ImportWriter, chunk: Chunk, key: ImportKey, se
       }
       const other = claimed.get(k);
       if (other !== undefined && other !== i) {
-        rr.reject(i, 'externalIds', `${k} is also given on line ${chunk.lines[other]}`);
+        rr.reject(i, 'externalIds', repeatsKey('external id', k, { line: chunk.lines[other]! }));
         break;
       }
       claimed.set(k, i);

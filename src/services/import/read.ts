@@ -8,7 +8,7 @@ import type { CompanyInput } from '../../domain/company.js';
 import { CompanyctlError, ValidationError } from '../../errors.js';
 import { KeySet, repeatsKey } from './duplicates.js';
 import { FORMATS, formatFromName, sniffFormat, type InputFormat } from './formats.js';
-import { mapHeader, type InputField } from './mapping.js';
+import { mapHeader, squash, type InputField } from './mapping.js';
 import type { InputRecord } from './parse.js';
 import {
   CELL_SEP,
@@ -24,7 +24,8 @@ import {
   type ImportKey,
   type PipelineEvent,
 } from './rows.js';
-import { decode, openSourceBytes, peekText, sourceSize, type InputStats } from './source.js';
+import { decode, inputFiles, openSourceBytes, peekText, sourceSize, type InputStats } from './source.js';
+import { compileTransform, flattenRecord, isEmptyTransform, transformColumns, type CompiledTransform, type TransformSpec } from './transform.js';
 import { compileRowValidator } from './validate.js';
 
 export interface PipelineOptions {
@@ -48,6 +49,8 @@ export interface PipelineOptions {
    * chunks to relearn them.
    */
   checkDuplicates?: boolean;
+  /** Beyond column=field (transform.ts); absent or empty for a plain import, which then never calls it. */
+  transform?: TransformSpec;
 }
 
 /** Export's formula guard ('=…' written as "'=…") undone: one leading ' before = + - @ tab CR. */
@@ -57,10 +60,18 @@ const unguard = (s: string): string => (/^'+[=+\-@\t\r]/.test(s) ? s.slice(1) : 
 export async function* runPipeline(opts: PipelineOptions, stdin: NodeJS.ReadableStream): AsyncGenerator<PipelineEvent> {
   const stats: InputStats = { bytes: 0, total: sourceSize(opts.source) };
   const hash = opts.hashInput ? createHash('sha256') : undefined;
-  const decoded = await decode(openSourceBytes(opts.source, stdin), stats, opts.encoding, hash);
-  const { head, text } = await peekText(decoded.text);
-  const format = opts.format ?? (opts.source !== '-' ? formatFromName(opts.source) : undefined) ?? sniffFormat(head);
-  if (head.trim() === '') {
+  const transform = isEmptyTransform(opts.transform) ? undefined : opts.transform;
+  const recordOptions = transform?.records !== undefined ? { recordsPath: transform.records.split('.').filter((k) => k !== '') } : undefined;
+  // A folder: every *.json in it, one after another, as one input.
+  const files = inputFiles(opts.source);
+  const open = async (path: string) => {
+    const decoded = await decode(openSourceBytes(path, stdin), stats, opts.encoding, hash);
+    return { decoded, ...(await peekText(decoded.text)) };
+  };
+  const first = await open(files ? files[0]! : opts.source);
+  const { decoded, head, text } = first;
+  const format = opts.format ?? (files || recordOptions ? 'json' : undefined) ?? (opts.source !== '-' ? formatFromName(opts.source) : undefined) ?? sniffFormat(head);
+  if (head.trim() === '' && !files) {
     throw new CompanyctlError('COMPANYCTL_INVALID_INPUT', `${opts.source === '-' ? 'stdin' : opts.source} is empty`, { field: 'file' });
   }
   const validate = compileRowValidator(new Date(opts.today));
@@ -73,7 +84,9 @@ export async function* runPipeline(opts: PipelineOptions, stdin: NodeJS.Readable
   let columns: string[] | undefined;
   let fields: (InputField | null)[] = [];
   let headerMask = 0;
+  let tf: CompiledTransform | undefined;
   const spec = FORMATS[format];
+  if (files && spec.tabular) throw new CompanyctlError('COMPANYCTL_USAGE', `${opts.source} is a folder: only JSON files are read from a folder`, { field: '--format' });
   if (spec.tabular) {
     const batches = spec.records(text, head);
     const first = await batches.next();
@@ -88,7 +101,13 @@ export async function* runPipeline(opts: PipelineOptions, stdin: NodeJS.Readable
     const mapping = mapHeader(columns, explicit);
     fields = mapping.fields;
     for (const f of fields) if (f) headerMask |= 1 << FIELD_INDEX.get(f)!;
-    if (!fields.includes('name')) {
+    if (transform) {
+      tf = compileTransform(transform, columns);
+      headerMask |= tf.mask;
+      const used = transformColumns(transform);
+      mapping.unknown = mapping.unknown.filter((c) => !used.has(squash(c)));
+    }
+    if (!(headerMask & (1 << FIELD_INDEX.get('name')!))) {
       throw new CompanyctlError('COMPANYCTL_INVALID_INPUT', `no column maps to the required field name (columns: ${columns.join(', ')})`, {
         field: 'name',
         hint: 'name the column "name", or map it: --map "Firma=name"',
@@ -96,11 +115,36 @@ export async function* runPipeline(opts: PipelineOptions, stdin: NodeJS.Readable
     }
     yield { type: 'header', header: { format, encoding: decoded.encoding, columns, unknown: mapping.unknown, ignored: mapping.ignored, total: stats.total } };
   } else {
-    records = spec.records(text, head);
+    if (transform) tf = compileTransform(transform);
+    records = files
+      ? (async function* () {
+          for (let i = 0; i < files.length; i++) {
+            const f = i === 0 ? first : await open(files[i]!);
+            if (f.head.trim() === '') continue;
+            const name = files[i]!.slice(opts.source.replace(/\/+$/, '').length + 1);
+            for await (const batch of spec.records(f.text, f.head, recordOptions)) {
+              for (const r of batch) r.file = name;
+              yield batch;
+            }
+          }
+        })()
+      : spec.records(text, head, recordOptions);
     yield { type: 'header', header: { format, encoding: decoded.encoding, unknown: [], ignored: [], total: stats.total } };
   }
+  // What the transform reads: a column of the current record, or a (flattened) JSON key, by squashed name.
+  const colIndex = columns && tf ? new Map(columns.map((c, i) => [squash(c), i])) : undefined;
+  let curCells: string[] = [];
+  let curKeys: Map<string, unknown> | undefined;
+  const getCell = (k: string): unknown => {
+    const i = colIndex!.get(k);
+    const c = i === undefined ? undefined : curCells[i];
+    return c !== undefined && c.charCodeAt(0) === 39 ? unguard(c) : c;
+  };
+  const getKey = (k: string): unknown => curKeys?.get(k);
+  const flatten = !!transform && (transform.flatten || transform.records !== undefined);
 
   // JSON keys -> fields, learnt as they appear; unknown keys are reported the first time.
+  const usedKeys = transform ? transformColumns(transform) : undefined;
   const keyMap = new Map<string, InputField | null>();
   const reportedUnknown: string[] = [];
   const fieldOfKey = (k: string): InputField | null => {
@@ -109,7 +153,7 @@ export async function* runPipeline(opts: PipelineOptions, stdin: NodeJS.Readable
     const m = mapHeader([k], explicit);
     f = m.fields[0] ?? null;
     keyMap.set(k, f);
-    if (m.unknown.length) reportedUnknown.push(...m.unknown);
+    if (m.unknown.length && !usedKeys?.has(squash(k))) reportedUnknown.push(...m.unknown);
     return f;
   };
 
@@ -133,7 +177,7 @@ export async function* runPipeline(opts: PipelineOptions, stdin: NodeJS.Readable
   let rec: InputRecord = { line: 0 };
   let skipping = false;
   const reject = (field: string, reason: string) => {
-    if (!skipping) chunk.rejects.push({ line: rec.line, field, reason, cells: rec.cells, text: rec.text });
+    if (!skipping) chunk.rejects.push(rec.file === undefined ? { line: rec.line, field, reason, cells: rec.cells, text: rec.text } : { line: rec.line, field, reason, text: rec.text, file: rec.file });
   };
   const nMapped = mapped.length;
 
@@ -165,13 +209,23 @@ export async function* runPipeline(opts: PipelineOptions, stdin: NodeJS.Readable
           }
         }
       } else if (rec.object) {
-        for (const [k, v] of Object.entries(rec.object)) {
+        const object = flatten ? flattenRecord(rec.object) : rec.object;
+        if (tf) curKeys = new Map(Object.entries(object).map(([k, v]) => [squash(k), v]));
+        for (const [k, v] of Object.entries(object)) {
           const f = fieldOfKey(k);
           if (!f || v === undefined) continue;
           raw[f] = v;
           mask |= 1 << FIELD_INDEX.get(f)!;
         }
         if (reportedUnknown.length) yield { type: 'unknown', columns: reportedUnknown.splice(0) };
+      }
+      if (ok && tf) {
+        if (cells) curCells = cells;
+        const problem = tf.apply(raw, cells ? getCell : getKey);
+        if (problem) {
+          reject(problem[0], problem[1]);
+          ok = false;
+        } else mask |= tf.mask;
       }
       if (ok) {
         let input: CompanyInput | undefined;

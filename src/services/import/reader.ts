@@ -109,6 +109,7 @@ export function pipelineOptions(opts: ImportOptions, skipRecords: number, today:
     skipRecords,
     today: today.toISOString(),
     hashInput,
+    transform: opts.transform,
   };
 }
 

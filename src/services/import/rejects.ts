@@ -49,7 +49,7 @@ export class RejectsFile {
       } catch {
         // not JSON: keep the text as it was
       }
-      out += `${JSON.stringify({ line: r.line, field: r.field, reason: r.reason, row })}\n`;
+      out += `${JSON.stringify(r.file === undefined ? { line: r.line, field: r.field, reason: r.reason, row } : { file: r.file, line: r.line, field: r.field, reason: r.reason, row })}\n`;
     }
     this.append(out);
   }

@@ -34,6 +34,8 @@ export interface Reject {
   /** CSV/TSV: the original cells; JSON formats: the record's text. */
   cells?: string[];
   text?: string;
+  /** The file of a folder input (the line counts in it). */
+  file?: string;
 }
 
 export interface Chunk {

@@ -2,7 +2,8 @@
 // text encoding (BOM-detected UTF-8 / UTF-16, else --encoding, UTF-8 by default and checked
 // strictly), and a peek at the first text for sniffing the format.
 import { createHash } from 'node:crypto';
-import { createReadStream, statSync } from 'node:fs';
+import { createReadStream, readdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
 import { CompanyctlError } from '../../errors.js';
@@ -24,10 +25,36 @@ export async function fileChecksum(path: string): Promise<string> {
 }
 
 
+/** A folder's input files (every *.json and *.json.gz in it, by name), or undefined for a file or stdin. */
+export function inputFiles(path: string): string[] | undefined {
+  if (path === '-') return undefined;
+  try {
+    if (!statSync(path).isDirectory()) return undefined;
+  } catch {
+    return undefined;
+  }
+  const files = readdirSync(path)
+    .filter((f) => /\.json(\.gz)?$/i.test(f) && statSync(join(path, f)).isFile())
+    .sort()
+    .map((f) => join(path, f));
+  if (files.length === 0) throw new CompanyctlError('COMPANYCTL_USAGE', `${path} is a folder with no *.json files to import`, { field: 'file' });
+  return files;
+}
+
+/** sha256 of the input: a file's bytes, or a folder's file names and their checksums. */
+export async function inputChecksum(path: string): Promise<string> {
+  const files = inputFiles(path);
+  if (!files) return fileChecksum(path);
+  const h = createHash('sha256');
+  for (const f of files) h.update(`${f.slice(path.length)}\u0000${await fileChecksum(f)}\n`);
+  return h.digest('hex');
+}
+
 export function sourceSize(path: string): number | undefined {
   if (path === '-') return undefined;
   try {
-    return statSync(path).size;
+    const files = inputFiles(path);
+    return files ? files.reduce((n, f) => n + statSync(f).size, 0) : statSync(path).size;
   } catch {
     return undefined;
   }

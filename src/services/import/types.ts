@@ -6,6 +6,7 @@ import type { Store } from '../../infra/db/store.js';
 import type { InputFormat } from './formats.js';
 import type { InputField } from './mapping.js';
 import type { ImportKey, PipelineHeader } from './rows.js';
+import type { TransformSpec } from './transform.js';
 
 export interface ImportDeps {
   store: () => Promise<Store>;
@@ -37,6 +38,8 @@ export interface ImportOptions {
   maxErrors?: MaxErrors;
   dryRun?: boolean;
   rejectsFile?: string;
+  /** Bare ids, templates, constants, value maps, date layouts, JSON record paths (transform.ts). */
+  transform?: TransformSpec;
 }
 
 export interface ImportProgress {
