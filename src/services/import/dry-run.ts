@@ -24,6 +24,7 @@ export async function dryRun(deps: ImportDeps, opts: ImportOptions, progress: Im
       if (!ev) break;
       if (ev.type === 'header') {
         header = ev.header;
+        if (header.detectedEncoding) progress.notice(`--encoding auto: reading the input as ${header.detectedEncoding} (${header.encoding})`);
         if (header.unknown.length) progress.notice(`ignoring unknown columns: ${header.unknown.join(', ')} (map them with --map "column=field")`);
         progress.start({ jobId: null, header, resumedFrom: 0 });
         if (opts.rejectsFile) {

@@ -149,6 +149,7 @@ class ChunkLoop {
     run.rejects.open(job.rejectsBytes, header.columns);
     const j = await jobs();
     await run.store.transaction((tx) => j.describeInput(tx, job.id, { format: header.format, encoding: header.encoding, rejectsFile: path }));
+    if (header.detectedEncoding) progress.notice(`--encoding auto: reading the input as ${header.detectedEncoding} (${header.encoding})`);
     if (header.unknown.length) progress.notice(`ignoring unknown columns: ${header.unknown.join(', ')} (map them with --map "column=field")`);
     progress.start({ jobId: job.id, header, resumedFrom: run.resumedFrom });
     if (run.resumedFrom > 0) progress.notice(`resuming import job ${job.id} after row ${run.resumedFrom}`);

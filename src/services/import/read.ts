@@ -113,7 +113,7 @@ export async function* runPipeline(opts: PipelineOptions, stdin: NodeJS.Readable
         hint: 'name the column "name", or map it: --map "Firma=name"',
       });
     }
-    yield { type: 'header', header: { format, encoding: decoded.encoding, columns, unknown: mapping.unknown, ignored: mapping.ignored, total: stats.total } };
+    yield { type: 'header', header: { format, encoding: decoded.encoding, detectedEncoding: decoded.detected, columns, unknown: mapping.unknown, ignored: mapping.ignored, total: stats.total } };
   } else {
     if (transform) tf = compileTransform(transform);
     records = files
@@ -129,7 +129,7 @@ export async function* runPipeline(opts: PipelineOptions, stdin: NodeJS.Readable
           }
         })()
       : spec.records(text, head, recordOptions);
-    yield { type: 'header', header: { format, encoding: decoded.encoding, unknown: [], ignored: [], total: stats.total } };
+    yield { type: 'header', header: { format, encoding: decoded.encoding, detectedEncoding: decoded.detected, unknown: [], ignored: [], total: stats.total } };
   }
   // What the transform reads: a column of the current record, or a (flattened) JSON key, by squashed name.
   const colIndex = columns && tf ? new Map(columns.map((c, i) => [squash(c), i])) : undefined;

@@ -60,6 +60,8 @@ export interface Chunk {
 export interface PipelineHeader {
   format: InputFormat;
   encoding: string;
+  /** --encoding auto: what the input was taken for ("Mac Roman"). */
+  detectedEncoding?: string;
   /** CSV/TSV header as written. */
   columns?: string[];
   unknown: string[];

@@ -110,16 +110,22 @@ async function* decompressed(src: AsyncIterable<Buffer>, stats: InputStats, hash
 
 export interface DecodedInput {
   encoding: string;
+  /** --encoding auto: what the bytes were taken for ("Mac Roman"). */
+  detected?: string;
   text: AsyncGenerator<string>;
 }
 
-/** Bytes -> text. A BOM decides UTF-8 / UTF-16; otherwise `encoding` (default UTF-8, strict). */
+/**
+ * Bytes -> text. A BOM decides UTF-8 / UTF-16; otherwise `encoding` (default UTF-8, strict),
+ * or with "auto" the encoding the first bytes look like (text-encoding.ts).
+ */
 export async function decode(src: AsyncIterable<Buffer>, stats: InputStats, encoding: string | undefined, hash?: ReturnType<typeof createHash>): Promise<DecodedInput> {
   const { default: iconv } = await import('iconv-lite');
-  if (encoding !== undefined && !iconv.encodingExists(encoding)) {
+  const auto = encoding?.trim().toLowerCase() === 'auto';
+  if (encoding !== undefined && !auto && !iconv.encodingExists(encoding)) {
     throw new CompanyctlError('COMPANYCTL_USAGE', `--encoding: ${JSON.stringify(encoding)} is not an encoding this companyctl knows`, {
       field: '--encoding',
-      hint: 'e.g. utf-8, utf-16le, windows-1252, latin1, iso-8859-15, macintosh, cp850',
+      hint: 'e.g. auto (detect it), utf-8, utf-16le, windows-1252, latin1, iso-8859-15, macintosh, cp850',
     });
   }
   const bytes = decompressed(src, stats, hash);
@@ -127,34 +133,58 @@ export async function decode(src: AsyncIterable<Buffer>, stats: InputStats, enco
   const first = head.done ? Buffer.alloc(0) : head.value;
   let enc = (encoding ?? 'utf-8').toLowerCase();
   let skip = 0;
+  let bom = true;
   if (first[0] === 0xef && first[1] === 0xbb && first[2] === 0xbf) [enc, skip] = ['utf-8', 3];
   else if (first[0] === 0xff && first[1] === 0xfe) [enc, skip] = ['utf-16le', 2];
   else if (first[0] === 0xfe && first[1] === 0xff) [enc, skip] = ['utf-16be', 2];
+  else bom = false;
+  // The bytes read ahead (the first chunk, and with auto enough to judge the encoding by).
+  const ahead: Buffer[] = head.done ? [] : [first.subarray(skip)];
+  let detected: string | undefined;
+  if (auto && !bom) {
+    const { detectEncoding, SAMPLE_BYTES } = await import('./text-encoding.js');
+    let size = first.length;
+    let done = !!head.done;
+    while (size < SAMPLE_BYTES && !done) {
+      const r = await bytes.next();
+      if (r.done) done = true;
+      else {
+        ahead.push(r.value);
+        size += r.value.length;
+      }
+    }
+    const guess = await detectEncoding(Buffer.concat(ahead).subarray(0, SAMPLE_BYTES), done);
+    [enc, detected] = [guess.encoding, guess.label];
+  } else if (auto) {
+    detected = enc === 'utf-8' ? 'UTF-8 (byte-order mark)' : `${enc.toUpperCase()} (byte-order mark)`;
+  }
   const isUtf8 = enc === 'utf-8' || enc === 'utf8';
 
   async function* text(): AsyncGenerator<string> {
     let offset = 0;
     const chunks = (async function* () {
-      if (!head.done) yield first.subarray(skip);
+      yield* ahead;
       yield* bytes;
     })();
     if (isUtf8) {
       const dec = new TextDecoder('utf-8', { fatal: true });
       for await (const b of chunks) {
+        let s: string;
         try {
-          const s = dec.decode(b, { stream: true });
-          if (s) yield s;
+          s = dec.decode(b, { stream: true });
         } catch {
-          throw notUtf8(offset, b);
+          throw await notUtf8(offset, b);
         }
+        if (s) yield s;
         offset += b.length;
       }
+      let s: string;
       try {
-        const s = dec.decode();
-        if (s) yield s;
+        s = dec.decode();
       } catch {
-        throw notUtf8(offset, Buffer.alloc(0));
+        throw await notUtf8(offset, Buffer.alloc(0));
       }
+      if (s) yield s;
       return;
     }
     const dec = iconv.getDecoder(enc);
@@ -165,10 +195,11 @@ export async function decode(src: AsyncIterable<Buffer>, stats: InputStats, enco
     const s = dec.end();
     if (s) yield s;
   }
-  return { encoding: isUtf8 ? 'utf-8' : enc, text: text() };
+  return { encoding: isUtf8 ? 'utf-8' : enc, detected, text: text() };
 }
 
-function notUtf8(offset: number, chunk: Buffer): CompanyctlError {
+/** The not-UTF-8 error, naming the bad byte and the encoding the bytes around it look like. */
+async function notUtf8(offset: number, chunk: Buffer): Promise<CompanyctlError> {
   // Find the first bad byte of the chunk for the message (cheap: only on failure).
   let at = 0;
   for (let i = 1; i <= chunk.length; i++) {
@@ -179,7 +210,12 @@ function notUtf8(offset: number, chunk: Buffer): CompanyctlError {
       break;
     }
   }
-  return invalid(`the input is not valid UTF-8 (byte ${offset + at + 1})`, '--encoding', 'pass the file\'s encoding, e.g. --encoding windows-1252 (or latin1)');
+  const { detectEncoding } = await import('./text-encoding.js');
+  const guess = chunk.length > 0 ? await detectEncoding(chunk, false) : undefined;
+  if (!guess || guess.encoding === 'utf-8') {
+    return invalid(`the input is not valid UTF-8 (byte ${offset + at + 1})`, '--encoding', "pass the file's encoding, e.g. --encoding windows-1252, or --encoding auto to detect it");
+  }
+  return invalid(`the input is not valid UTF-8 (byte ${offset + at + 1}); it looks like ${guess.label}`, '--encoding', `pass --encoding ${guess.encoding} (or --encoding auto to detect it)`);
 }
 
 /** Peek the first text chunk without losing it. */

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import iconv from 'iconv-lite';
 import { describe, expect, it } from 'vitest';
-import { detectEncoding } from '../../src/services/text-encoding.js';
+import { detectEncoding } from '../../src/services/import/text-encoding.js';
 import { ROOT } from '../helpers.js';
 
 const fixture = (name: string) => readFileSync(join(ROOT, 'fixtures', 'import', name));
