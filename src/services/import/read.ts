@@ -25,7 +25,7 @@ import {
   type PipelineEvent,
 } from './rows.js';
 import { decode, inputFiles, openSourceBytes, peekText, sourceSize, type InputStats } from './source.js';
-import { compileTransform, flattenRecord, isEmptyTransform, transformColumns, type CompiledTransform, type TransformSpec } from './transform.js';
+import { compileTransform, flattenRecord, isEmptyTransform, transformColumns, transformsRows, type CompiledTransform, type TransformSpec } from './transform.js';
 import { compileRowValidator } from './validate.js';
 
 export interface PipelineOptions {
@@ -101,7 +101,7 @@ export async function* runPipeline(opts: PipelineOptions, stdin: NodeJS.Readable
     const mapping = mapHeader(columns, explicit);
     fields = mapping.fields;
     for (const f of fields) if (f) headerMask |= 1 << FIELD_INDEX.get(f)!;
-    if (transform) {
+    if (transform && transformsRows(transform)) {
       tf = compileTransform(transform, columns);
       headerMask |= tf.mask;
       const used = transformColumns(transform);
@@ -115,7 +115,7 @@ export async function* runPipeline(opts: PipelineOptions, stdin: NodeJS.Readable
     }
     yield { type: 'header', header: { format, encoding: decoded.encoding, detectedEncoding: decoded.detected, columns, unknown: mapping.unknown, ignored: mapping.ignored, total: stats.total } };
   } else {
-    if (transform) tf = compileTransform(transform);
+    if (transform && transformsRows(transform)) tf = compileTransform(transform);
     records = files
       ? (async function* () {
           for (let i = 0; i < files.length; i++) {

@@ -94,6 +94,11 @@ const asText = (v: unknown): string | undefined => {
   return s === undefined || s.trim() === '' ? undefined : s;
 };
 
+/** Whether rows need the transform (a flatten or records path alone is the reader's business). */
+export function transformsRows(t: TransformSpec): boolean {
+  return t.sources.length > 0 || t.constants.length > 0 || t.values.length > 0 || !!t.dateFormat;
+}
+
 /** The columns (squashed) the transform reads: not "unknown" though no field is named after them. */
 export function transformColumns(spec: TransformSpec): Set<string> {
   const out = new Set<string>();
