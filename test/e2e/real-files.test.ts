@@ -102,6 +102,31 @@ for (const kind of stores) {
       expect(names('MØLLER')).toEqual(['MØLLER A/S']);
     });
 
+    it('import flags for real files: a dry run without a terminal ends with "N more rejects"; bad flags exit 2 naming the flag', () => {
+      const rejects = join(homes[0]!.home, 'dry.csv');
+      const dry = runBin(['import', join(FIX, 'many-rejects.csv'), '--dry-run', '--rejects', rejects], { env });
+      expect(dry.code).toBe(3);
+      expect(dry.stdout).toMatch(/^rejected\t25$/m);
+      expect(dry.stderr.trim().split('\n').at(-1)).toBe(`5 more rejects in ${rejects}`);
+      expect(readFileSync(rejects, 'utf8').trim().split('\n')).toHaveLength(26);
+      const asJson = json(['import', join(FIX, 'many-rejects.csv'), '--dry-run']);
+      expect(asJson.body).toMatchObject({ state: 'dry-run', rejected: 25, valid: 2 });
+      expect(asJson.stderr).toContain('5 more rejects (write them all with --rejects <file>)');
+      for (const [args, flag] of [
+        [['--set', 'country=Narnia'], '--set'],
+        [['--set', 'colour=red'], '--set'],
+        [['--value', 'status-active'], '--value'],
+        [['--date-format', 'DD.MM.YY'], '--date-format'],
+        [['--map', 'CIK=external:SEC Filings'], '--map'],
+        [['--records', 'data', '--format', 'csv'], '--records'],
+      ] as const) {
+        const r = json(['import', join(FIX, 'sec-bare-ids.csv'), ...args]);
+        expect(r.code, `${args.join(' ')}: ${r.stderr}`).toBe(2);
+        expect(r.error).toMatchObject({ code: 'COMPANYCTL_USAGE', field: flag });
+      }
+      expect(json(['import', join(FIX, 'sec-bare-ids.csv'), '--set', 'country=Narnia']).error.message).toContain('"Narnia" is not a country');
+    });
+
     it('an export with external ids holding , ; : quotes and backslashes re-imports into a new store unchanged', async () => {
       const ids = [
         { source: 'crm', id: 'A,1' },

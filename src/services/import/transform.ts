@@ -4,7 +4,8 @@
 // (--value "status:operating=active"), dates in another layout (--date-format) and JSON
 // fields by dot path. It runs only when one of these is given: a plain import never calls it.
 import { joinListCell } from '../../domain/list-cell.js';
-import { CompanyctlError } from '../../errors.js';
+import { parseCompanyPatch } from '../../domain/validate.js';
+import { CompanyctlError, ValidationError } from '../../errors.js';
 import { fieldFor, squash, type InputField, type Target, type ValueSource } from './mapping.js';
 import { EXTERNAL_BIT, FIELD_INDEX } from './rows.js';
 
@@ -38,14 +39,21 @@ export function templateColumns(template: string): string[] {
   return [...template.matchAll(/\{([^{}]+)\}/g)].map((m) => m[1]!);
 }
 
-/** --set field=value (repeatable). */
+/** --set field=value (repeatable); a value the field refuses is refused here, not on every row. */
 export function parseConstants(sets: string[]): [InputField, string][] {
   return sets.map((s) => {
     const i = s.indexOf('=');
     if (i <= 0) throw usage('--set', `${JSON.stringify(s)} must look like field=value (e.g. registrationCountry=GB)`);
     const f = fieldFor('--set', s.slice(0, i));
     if (f === null) throw usage('--set', `${JSON.stringify(s)} names no field`);
-    return [f, s.slice(i + 1)];
+    const value = s.slice(i + 1);
+    try {
+      parseCompanyPatch({ [f]: value });
+    } catch (e) {
+      if (e instanceof ValidationError) throw usage('--set', `${JSON.stringify(s)}: ${e.issues[0]!.field}: ${e.issues[0]!.message}`);
+      throw e;
+    }
+    return [f, value];
   });
 }
 
