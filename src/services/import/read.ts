@@ -7,7 +7,7 @@ import { createHash } from 'node:crypto';
 import type { CompanyInput } from '../../domain/company.js';
 import { CompanyctlError, ValidationError } from '../../errors.js';
 import { KeySet, repeatsKey } from './duplicates.js';
-import { FORMATS, formatFromName, sniffFormat, type InputFormat } from './formats.js';
+import { FORMATS, formatFromName, sniffFormat, type FormatSpec, type InputFormat, type RecordOptions } from './formats.js';
 import { mapHeader, squash, type InputField } from './mapping.js';
 import type { InputRecord } from './parse.js';
 import {
@@ -55,6 +55,32 @@ export interface PipelineOptions {
 
 /** Export's formula guard ('=…' written as "'=…") undone: one leading ' before = + - @ tab CR. */
 const unguard = (s: string): string => (/^'+[=+\-@\t\r]/.test(s) ? s.slice(1) : s);
+
+interface OpenedText {
+  head: string;
+  text: AsyncGenerator<string>;
+}
+
+/** The records of a folder's files, one after another, each record naming its file (lines count within it). */
+async function* folderRecords(
+  folder: string,
+  files: string[],
+  first: OpenedText,
+  open: (path: string) => Promise<OpenedText>,
+  spec: FormatSpec,
+  recordOptions: RecordOptions | undefined,
+): AsyncGenerator<InputRecord[]> {
+  const prefix = folder.replace(/\/+$/, '').length + 1;
+  for (let i = 0; i < files.length; i++) {
+    const f = i === 0 ? first : await open(files[i]!);
+    if (f.head.trim() === '') continue;
+    const name = files[i]!.slice(prefix);
+    for await (const batch of spec.records(f.text, f.head, recordOptions)) {
+      for (const r of batch) r.file = name;
+      yield batch;
+    }
+  }
+}
 
 /** Run the read side; `stdin` is the stream for source '-'. */
 export async function* runPipeline(opts: PipelineOptions, stdin: NodeJS.ReadableStream): AsyncGenerator<PipelineEvent> {
@@ -116,19 +142,7 @@ export async function* runPipeline(opts: PipelineOptions, stdin: NodeJS.Readable
     yield { type: 'header', header: { format, encoding: decoded.encoding, detectedEncoding: decoded.detected, columns, unknown: mapping.unknown, ignored: mapping.ignored, total: stats.total } };
   } else {
     if (transform && transformsRows(transform)) tf = compileTransform(transform);
-    records = files
-      ? (async function* () {
-          for (let i = 0; i < files.length; i++) {
-            const f = i === 0 ? first : await open(files[i]!);
-            if (f.head.trim() === '') continue;
-            const name = files[i]!.slice(opts.source.replace(/\/+$/, '').length + 1);
-            for await (const batch of spec.records(f.text, f.head, recordOptions)) {
-              for (const r of batch) r.file = name;
-              yield batch;
-            }
-          }
-        })()
-      : spec.records(text, head, recordOptions);
+    records = files ? folderRecords(opts.source, files, first, open, spec, recordOptions) : spec.records(text, head, recordOptions);
     yield { type: 'header', header: { format, encoding: decoded.encoding, detectedEncoding: decoded.detected, unknown: [], ignored: [], total: stats.total } };
   }
   // What the transform reads: a column of the current record, or a (flattened) JSON key, by squashed name.
