@@ -1,7 +1,7 @@
 // Import progress on stderr: a cli-progress bar (rows, rows/s, rejects, ETA) when stderr is a
 // terminal; nothing but notices in cron and CI. stdout never sees any of it.
 import type { Context } from '../context.js';
-import type { ImportProgress } from '../services/import.js';
+import type { ImportProgress } from '../services/import/index.js';
 import { escapeControl } from './escape.js';
 
 export async function importProgress(ctx: Context): Promise<ImportProgress> {

@@ -107,7 +107,7 @@ export async function migrateStore(loc: StoreLocation): Promise<{ applied: strin
     if (loc.dialect === 'sqlite' && status.applied.length > 0) {
       // A bulk import killed before its end left the secondary indexes dropped: build them
       // first (a later migration may expect them).
-      const { deferredBy, restoreIndexes } = await import('./import-write.js');
+      const { deferredBy, restoreIndexes } = await import('./import-indexes.js');
       if ((await deferredBy(read)) !== undefined) await runTransaction(loc, orm, (tx) => restoreIndexes(tx));
     }
     const migrator = orm.getMigrator();
