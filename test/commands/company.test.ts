@@ -62,7 +62,7 @@ describe('company create', () => {
     expect(r.code).toBe(2);
     expect(r.stdout).toBe('');
     const err = JSON.parse(r.stderr).error;
-    expect(err).toMatchObject({ code: 'COMPANYCTL_INVALID_INPUT', field: 'country', message: 'country: "XX" is not an ISO 3166-1 alpha-2 country code' });
+    expect(err).toMatchObject({ code: 'COMPANYCTL_INVALID_INPUT', field: 'country', message: 'country: "XX" is not a country (an ISO 3166-1 code such as DE or DEU, or an English name)' });
     expect(err).toHaveProperty('hint');
   });
 

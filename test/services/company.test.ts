@@ -236,5 +236,30 @@ for (const dialect of dialects) {
       expect((await all({ filter: { updatedSince: new Date(Date.now() + 60_000).toISOString() } })).names).toEqual([]);
       await expect(all({ limit: 2, cursor: page1.cursor!, sort: 'id' })).rejects.toMatchObject({ code: 'COMPANYCTL_USAGE' });
     });
+
+    const namesMatching = async (needle: string) => {
+      const out: string[] = [];
+      for await (const c of svc.listCompanies(deps, { filter: { nameContains: needle }, sort: 'name', descending: false })) out.push(c.name);
+      return out.sort();
+    };
+
+    it('finds names with Unicode case folding (NESTLÉ finds Nestlé, MØLLER finds Møller)', async () => {
+      for (const [i, name] of ['Nestlé S.A.', 'A.P. Møller - Mærsk', 'Straße GmbH', 'ΣΟΦΟΣ', 'Plain Ltd'].entries()) {
+        await svc.createCompany(deps, input({ name, domain: `n${i}.example` }));
+      }
+      expect(await namesMatching('NESTLÉ')).toEqual(['Nestlé S.A.']);
+      expect(await namesMatching('nestlé')).toEqual(['Nestlé S.A.']);
+      expect(await namesMatching('MØLLER')).toEqual(['A.P. Møller - Mærsk']);
+      expect(await namesMatching('MÆRSK')).toEqual(['A.P. Møller - Mærsk']);
+      expect(await namesMatching('STRASSE')).toEqual(['Straße GmbH']);
+      expect(await namesMatching('σοφος')).toEqual(['ΣΟΦΟΣ']);
+      expect(await namesMatching('PLAIN')).toEqual(['Plain Ltd']);
+      expect(await namesMatching('%')).toEqual([]);
+      // A renamed company is found by its new name only.
+      const moller = (await svc.listCompanies(deps, { filter: { nameContains: 'møller' }, sort: 'id', descending: false }).next()).value as { id: number; version: number };
+      await svc.updateCompany(deps, { kind: 'id', id: moller.id }, parseCompanyPatch({ name: 'Moller Shipping' }));
+      expect(await namesMatching('MØLLER')).toEqual([]);
+      expect(await namesMatching('MOLLER')).toEqual(['Moller Shipping']);
+    });
   });
 }
