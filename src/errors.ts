@@ -16,6 +16,7 @@ export const ErrorCodes = {
   COMPANYCTL_INVALID_INPUT: ExitCode.usage,
   COMPANYCTL_MISSING_FIELD: ExitCode.usage,
   COMPANYCTL_CONFIRMATION_REQUIRED: ExitCode.usage,
+  COMPANYCTL_FILE_EXISTS: ExitCode.usage,
   COMPANYCTL_NOT_FOUND: ExitCode.failure,
   COMPANYCTL_DUPLICATE_KEY: ExitCode.failure,
   COMPANYCTL_VERSION_CONFLICT: ExitCode.failure,
