@@ -12,6 +12,12 @@ interface Entry<T> {
   value: T;
 }
 
+/** How long entries are believed: `maxAgeMs` after they were stored, or until they expire if stored at or after `since`. */
+export interface CacheTrust {
+  maxAgeMs: number;
+  since?: number;
+}
+
 export interface CacheStats {
   dir: string;
   entries: number;
@@ -32,27 +38,52 @@ export class FileCache {
     this.dir = join(rootDir, storeKey);
   }
 
-  /** The live value under `key`, or undefined. Counts nothing: callers record one hit or miss per lookup. */
-  get<T>(key: string): T | undefined {
+  /**
+   * The live value under `key`, or undefined. Counts nothing: callers record one hit or miss per
+   * lookup. With `trust`, an entry older than `maxAgeMs` counts only if stored at or after `since`.
+   */
+  get<T>(key: string, trust?: CacheTrust): T | undefined {
     let entry: Entry<T>;
     try {
       entry = JSON.parse(readFileSync(this.file(key), 'utf8')) as Entry<T>;
     } catch {
       return undefined;
     }
-    if (entry.expiresAt !== null && entry.expiresAt <= this.now()) return undefined;
+    const now = this.now();
+    if (entry.expiresAt !== null && entry.expiresAt <= now) return undefined;
+    if (trust) {
+      const at = Date.parse(entry.storedAt);
+      if (!(now - at <= trust.maxAgeMs || (trust.since !== undefined && at >= trust.since))) return undefined;
+    }
     return entry.value;
+  }
+
+  /** Remove every entry whose key starts with `prefix`; returns how many. */
+  dropPrefix(prefix: string): number {
+    const start = encodeURIComponent(prefix);
+    let n = 0;
+    for (const name of this.list()) {
+      if (!name.startsWith(start) || !name.endsWith('.json')) continue;
+      try {
+        unlinkSync(join(this.dir, name));
+        n++;
+      } catch {
+        // removed by another process meanwhile
+      }
+    }
+    return n;
   }
 
   record(outcome: 'hit' | 'miss'): void {
     this.count(outcome === 'hit' ? 'hits' : 'misses');
   }
 
-  set<T>(key: string, value: T, ttlSeconds: number): void {
+  /** `asOf`: when the value was read from its source (default now); its age counts from then. */
+  set<T>(key: string, value: T, ttlSeconds: number, asOf = this.now()): void {
     this.ensure();
     const entry: Entry<T> = {
-      storedAt: new Date(this.now()).toISOString(),
-      expiresAt: ttlSeconds > 0 ? this.now() + ttlSeconds * 1000 : null,
+      storedAt: new Date(asOf).toISOString(),
+      expiresAt: ttlSeconds > 0 ? asOf + ttlSeconds * 1000 : null,
       value,
     };
     const file = this.file(key);

@@ -3,7 +3,7 @@
 // Services take their dependencies and return data; they never print.
 import { describeKey, keysOf, type Company, type CompanyInput, type NaturalKey, type SortField } from '../domain/company.js';
 import { CompanyctlError } from '../errors.js';
-import type { FileCache } from '../infra/cache.js';
+import type { CacheTrust, FileCache } from '../infra/cache.js';
 import type { Store, StoreTx } from '../infra/db/store.js';
 import * as repo from '../infra/db/company-read.js';
 
@@ -18,6 +18,8 @@ export interface CompanyDeps {
   actor: string;
   /** Told after each commit (and its cache invalidation): the event it raised. */
   committed?: (eventId: number) => void;
+  /** How far cache hits are believed (PostgreSQL: longer while this host's worker listens); undefined: until they expire. */
+  cacheTrust?: () => CacheTrust | undefined;
 }
 
 export interface WriteResult {
@@ -52,14 +54,31 @@ export function companyCacheKeys(...companies: (Company | undefined)[]): string[
   return [...keys];
 }
 
-function fillCache(deps: CompanyDeps, c: Company): void {
-  if (deps.cache) fillCompanyCache(deps.cache, deps.cacheTtlSeconds, c);
+function fillCache(deps: CompanyDeps, c: Company, readAt: number): void {
+  if (deps.cache) fillCompanyCache(deps.cache, deps.cacheTtlSeconds, c, readAt);
 }
 
-export function fillCompanyCache(cache: FileCache, ttlSeconds: number, c: Company): void {
+/** `readAt`: when the read of `c` began (epoch ms), so the entry is no younger than its data. */
+export function fillCompanyCache(cache: FileCache, ttlSeconds: number, c: Company, readAt?: number): void {
   if (c.deletedAt) return;
-  cache.set(idKey(c.id), c, ttlSeconds);
-  for (const k of keysOf(c)) cache.set(aliasKey(k), { id: c.id }, ttlSeconds);
+  // A worker may have cached a newer version since this one was read: keep that.
+  if ((cache.get<Company>(idKey(c.id))?.version ?? 0) > c.version) return;
+  cache.set(idKey(c.id), c, ttlSeconds, readAt);
+  for (const k of keysOf(c)) cache.set(aliasKey(k), { id: c.id }, ttlSeconds, readAt);
+}
+
+/**
+ * A worker heard that company `id` changed: cache what the store holds now (`current`), or for
+ * a deleted or vanished company a tombstone, so a read that began before the change cannot
+ * cache its older copy afterwards (fillCompanyCache keeps the newer version).
+ */
+export function refreshCompanyCache(cache: FileCache, ttlSeconds: number, id: number, current: Company | undefined): void {
+  if (current && !current.deletedAt) {
+    cache.set(idKey(id), current, ttlSeconds);
+    for (const k of keysOf(current)) cache.set(aliasKey(k), { id }, ttlSeconds);
+    return;
+  }
+  cache.set(idKey(id), { ...(current ?? { id }), version: current?.version ?? Number.MAX_SAFE_INTEGER, deletedAt: current?.deletedAt ?? new Date(0).toISOString() }, ttlSeconds);
 }
 
 // ---- reads ----
@@ -73,14 +92,17 @@ function notFound(key: NaturalKey): CompanyctlError {
 /** Get a live company; a cache hit never opens the store. */
 export async function getCompany(deps: CompanyDeps, key: NaturalKey, opts: { fresh?: boolean } = {}): Promise<{ company: Company; cached: boolean }> {
   if (deps.cache && !opts.fresh) {
-    const id = key.kind === 'id' ? key.id : deps.cache.get<{ id: number }>(aliasKey(key))?.id;
-    const hit = id === undefined ? undefined : deps.cache.get<Company>(idKey(id));
-    if (hit && matchesKey(hit, key)) {
+    const trust = deps.cacheTrust?.();
+    const id = key.kind === 'id' ? key.id : deps.cache.get<{ id: number }>(aliasKey(key), trust)?.id;
+    const hit = id === undefined ? undefined : deps.cache.get<Company>(idKey(id), trust);
+    // A tombstone (deleted) is a miss: the store says how it was deleted.
+    if (hit && !hit.deletedAt && matchesKey(hit, key)) {
       deps.cache.record('hit');
       return { company: hit, cached: true };
     }
     deps.cache.record('miss');
   }
+  const readAt = deps.now().getTime();
   const store = await deps.store();
   const company = await repo.findCompany(store.read, key);
   if (!company) throw notFound(key);
@@ -90,7 +112,7 @@ export async function getCompany(deps: CompanyDeps, key: NaturalKey, opts: { fre
       data: { id: company.id, deletedAt: company.deletedAt },
     });
   }
-  fillCache(deps, company);
+  fillCache(deps, company, readAt);
   return { company, cached: false };
 }
 
