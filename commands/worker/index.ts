@@ -43,7 +43,9 @@ export async function workerRun(ctx: Context, opts: WorkerOptions): Promise<numb
   const { VERSION } = await import('../../src/version.js');
   const loc = ctx.storeLocation();
   const settings = workerSettings(ctx.config(), loc.dialect);
-  const events = eventsEnv(ctx);
+  // On PostgreSQL the worker's cache sync already refilled what each event changed: its cache
+  // handler must not drop those fresh entries again.
+  const events = eventsEnv(ctx, loc.dialect === 'postgresql' ? { cacheInvalidated: () => true } : {});
   events.settings(); // a broken "events" config fails now, not in the loop
   const runners = await jobRunners(ctx);
   const log = workerLog(ctx, (e) => appLog(ctx, { level: 'error', code: String(e.code ?? 'COMPANYCTL_INTERNAL'), message: e.msg }));
