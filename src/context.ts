@@ -9,6 +9,7 @@ import { listeningSince } from './infra/worker-heartbeat.js';
 import { resolvePaths, type Paths } from './infra/paths.js';
 import { resolveStoreLocation, type StoreLocation } from './infra/db/location.js';
 import type { Store } from './infra/db/store.js';
+import { escapeControl } from './io/escape.js';
 import { terminalPrompter, type Prompter } from './io/prompter.js';
 import type { AuthDeps, Identity } from './services/auth.js';
 import type { CompanyDeps } from './services/company.js';
@@ -128,7 +129,7 @@ export function createContext(io: IO, env: Record<string, string | undefined>, g
       return { maxAgeMs: ttl * 1000, since };
     },
     notice(message) {
-      if (!globals.quiet) io.stderr.write(`${message}\n`);
+      if (!globals.quiet) io.stderr.write(`${escapeControl(message)}\n`);
     },
     async close() {
       if (storePromise) {

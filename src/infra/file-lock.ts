@@ -4,7 +4,6 @@
 // once its owner is gone or it is older than STALE_MS.
 import { closeSync, openSync, readFileSync, statSync, unlinkSync, writeSync } from 'node:fs';
 import { CompanyctlError } from '../errors.js';
-import { processAlive } from './process-alive.js';
 
 const STALE_MS = 30_000;
 const sleeper = new Int32Array(new SharedArrayBuffer(4));
@@ -55,8 +54,10 @@ function isStale(lockFile: string): boolean {
     if (Date.now() - statSync(lockFile).mtimeMs > STALE_MS) return true;
     const pid = Number(readFileSync(lockFile, 'utf8'));
     if (!Number.isInteger(pid) || pid <= 0) return false; // being written right now
-    return !processAlive(pid);
-  } catch {
-    return false; // gone meanwhile: the next open decides
+    process.kill(pid, 0);
+    return false;
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    return code === 'ESRCH';
   }
 }

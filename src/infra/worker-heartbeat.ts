@@ -2,10 +2,9 @@
 // checks, without opening the store, before trusting its cache beyond the short TTL. Written
 // atomically (temp file + rename) every heartbeat; a cheap stat-free read of a small JSON file.
 import { readFileSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
-import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { ensurePrivateDir } from './paths.js';
-import { processAlive } from './process-alive.js';
+import { lockOwnerProcess } from './run-lock.js';
 
 export interface Heartbeat {
   workerId: string;
@@ -60,6 +59,6 @@ export function removeHeartbeat(stateDir: string, storeKey: string, workerId: st
 export function listeningSince(stateDir: string, storeKey: string, maxAgeMs: number, now = Date.now()): number | undefined {
   const hb = readHeartbeat(stateDir, storeKey);
   if (!hb || hb.listeningSince === null || now - hb.beatAt > maxAgeMs) return undefined;
-  if (hb.host === hostname() && !processAlive(hb.pid)) return undefined;
+  if (lockOwnerProcess(`${hb.host}:${hb.pid}`) === 'dead') return undefined;
   return hb.listeningSince;
 }

@@ -54,31 +54,26 @@ export function companyCacheKeys(...companies: (Company | undefined)[]): string[
   return [...keys];
 }
 
-function fillCache(deps: CompanyDeps, c: Company, readAt: number): void {
-  if (deps.cache) fillCompanyCache(deps.cache, deps.cacheTtlSeconds, c, readAt);
-}
-
-/** `readAt`: when the read of `c` began (epoch ms), so the entry is no younger than its data. */
-export function fillCompanyCache(cache: FileCache, ttlSeconds: number, c: Company, readAt?: number): void {
+/**
+ * Cache a company read from the store. `generation` is the cache's generation taken before that
+ * read: a fill older than the last invalidation is discarded, so a stale row never outlives it.
+ */
+export function fillCompanyCache(cache: FileCache, ttlSeconds: number, c: Company, generation: string): void {
   if (c.deletedAt) return;
-  // A worker may have cached a newer version since this one was read: keep that.
-  if ((cache.get<Company>(idKey(c.id))?.version ?? 0) > c.version) return;
-  cache.set(idKey(c.id), c, ttlSeconds, readAt);
-  for (const k of keysOf(c)) cache.set(aliasKey(k), { id: c.id }, ttlSeconds, readAt);
+  const entries: [string, unknown][] = [[idKey(c.id), c]];
+  for (const k of keysOf(c)) entries.push([aliasKey(k), { id: c.id }]);
+  cache.fill(entries, ttlSeconds, generation);
 }
 
 /**
- * A worker heard that company `id` changed: cache what the store holds now (`current`), or for
- * a deleted or vanished company a tombstone, so a read that began before the change cannot
- * cache its older copy afterwards (fillCompanyCache keeps the newer version).
+ * A worker heard that company `id` changed: invalidate this host's entries (a new generation,
+ * so a read that began before the change is not cached) and cache what the store holds now.
  */
 export function refreshCompanyCache(cache: FileCache, ttlSeconds: number, id: number, current: Company | undefined): void {
-  if (current && !current.deletedAt) {
-    cache.set(idKey(id), current, ttlSeconds);
-    for (const k of keysOf(current)) cache.set(aliasKey(k), { id }, ttlSeconds);
-    return;
-  }
-  cache.set(idKey(id), { ...(current ?? { id }), version: current?.version ?? Number.MAX_SAFE_INTEGER, deletedAt: current?.deletedAt ?? new Date(0).toISOString() }, ttlSeconds);
+  cache.delete([idKey(id), ...(current ? companyCacheKeys(current) : [])]);
+  if (!current || current.deletedAt) return;
+  cache.set(idKey(id), current, ttlSeconds);
+  for (const k of keysOf(current)) cache.set(aliasKey(k), { id }, ttlSeconds);
 }
 
 // ---- reads ----
@@ -95,14 +90,13 @@ export async function getCompany(deps: CompanyDeps, key: NaturalKey, opts: { fre
     const trust = deps.cacheTrust?.();
     const id = key.kind === 'id' ? key.id : deps.cache.get<{ id: number }>(aliasKey(key), trust)?.id;
     const hit = id === undefined ? undefined : deps.cache.get<Company>(idKey(id), trust);
-    // A tombstone (deleted) is a miss: the store says how it was deleted.
-    if (hit && !hit.deletedAt && matchesKey(hit, key)) {
+    if (hit && matchesKey(hit, key)) {
       deps.cache.record('hit');
       return { company: hit, cached: true };
     }
     deps.cache.record('miss');
   }
-  const readAt = deps.now().getTime();
+  const generation = deps.cache?.generation();
   const store = await deps.store();
   const company = await repo.findCompany(store.read, key);
   if (!company) throw notFound(key);
@@ -112,7 +106,7 @@ export async function getCompany(deps: CompanyDeps, key: NaturalKey, opts: { fre
       data: { id: company.id, deletedAt: company.deletedAt },
     });
   }
-  fillCache(deps, company, readAt);
+  if (deps.cache && generation !== undefined) fillCompanyCache(deps.cache, deps.cacheTtlSeconds, company, generation);
   return { company, cached: false };
 }
 

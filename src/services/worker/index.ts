@@ -264,16 +264,11 @@ class Worker {
     this.syncing = this.syncing.then(async () => {
       try {
         const store = await this.deps.store();
-        const r = await applyChange(cache, store.read, this.deps.cacheTtlSeconds, change, () => {
-          this.listeningSince = Date.now();
-          this.writeBeatFile();
-        });
+        const r = await applyChange(cache, store.read, this.deps.cacheTtlSeconds, change);
         this.cacheCounts.drops += r.dropped;
         this.cacheCounts.refills += r.refilled;
       } catch (e) {
-        // Could not read the new versions: drop them rather than vouch for old ones.
-        this.listeningSince = Date.now();
-        this.writeBeatFile();
+        // Could not read the new versions: drop everything rather than vouch for old ones.
         this.cacheCounts.drops += dropAllCompanies(cache);
         this.logError('cache sync', e);
       }
