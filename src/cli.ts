@@ -52,6 +52,9 @@ import * as userEnable from '../commands/user/enable.js';
 import * as userSetRole from '../commands/user/set-role.js';
 import * as userPasswd from '../commands/user/passwd.js';
 import type { Role } from './domain/roles.js';
+import { VERSION } from './version.js';
+import * as workerCmd from '../commands/worker/index.js';
+import * as workerStatus from '../commands/worker/status.js';
 
 /**
  * The role each command needs, in one place. 'none': no login (the command authenticates
@@ -103,6 +106,8 @@ export const COMMAND_ROLES: Record<string, Role | 'none'> = {
   'user enable': 'admin',
   'user set-role': 'admin',
   'user passwd': 'viewer', // your own; another user's needs admin
+  worker: 'editor', // delivers events and runs queued imports as their submitters
+  'worker status': 'viewer',
 };
 
 export function commandPath(cmd: Command): string {
@@ -226,11 +231,12 @@ export function buildProgram(run: Runner, argv?: string[]): Command {
     auditStats.register(audit, run);
   }
 
+  const worker = workerCmd.register(program, run);
+  if (wanted('worker')) workerStatus.register(worker, run);
+
   stats.register(program, run);
   return program;
 }
-
-const VERSION = '0.1.0';
 
 /** Parse argv, run one command, and return its exit code. Never calls process.exit. */
 export async function runCli(argv: string[], io: IO, env: Record<string, string | undefined>, prompter?: Prompter): Promise<number> {
