@@ -37,6 +37,8 @@ export interface EventsEnv {
   beforeAck?: () => void;
   /** True for events whose writer, in this process, already dropped their cache entries. */
   cacheInvalidated?: (eventId: number) => boolean;
+  /** The "broker" handler (RabbitMQ), when the config file has a broker section that publishes. */
+  broker?: () => Promise<EventHandler | undefined>;
 }
 
 export async function openAuditLog(env: Pick<EventsEnv, 'stateDir' | 'settings'>): Promise<AuditLog> {
@@ -46,6 +48,7 @@ export async function openAuditLog(env: Pick<EventsEnv, 'stateDir' | 'settings'>
 export async function handlersFor(env: EventsEnv, opts: { warm?: boolean } = {}): Promise<EventHandler[]> {
   const settings = env.settings();
   const webhook = await webhookHandler({ store: env.store, now: env.now });
+  const broker = await env.broker?.();
   return [
     h.auditHandler(await openAuditLog(env)),
     h.derivedHandler(env.store, env.now),
@@ -58,6 +61,7 @@ export async function handlersFor(env: EventsEnv, opts: { warm?: boolean } = {})
     }),
     h.metricsHandler((mutate) => persistMetrics(env, mutate, { render: false })),
     ...(webhook ? [webhook] : []),
+    ...(broker ? [broker] : []),
     ...(env.extraHandlers ?? []),
   ];
 }
