@@ -6,6 +6,7 @@ import type { NaturalKey } from '../domain/company.js';
 import { CompanyctlError } from '../errors.js';
 import { findCompany } from '../infra/db/company-read.js';
 import { appliedAmong, findByExternalId, recordApplied } from '../infra/db/broker-inbound.js';
+import { preparedWrites, type CompanyWriter } from '../infra/db/company-write-prepared.js';
 import type { StoreTx } from '../infra/db/store.js';
 import { InvalidMessage, type InboundMessage } from './broker-message.js';
 import { afterCommit, createBody, deleteBody, updateBody, writeInTransaction, type CompanyDeps, type WriteResult } from './company.js';
@@ -67,7 +68,8 @@ async function applyGroup<T>(deps: ApplyDeps, items: { item: T; message: Inbound
   if (items.length === 0) return;
   const store = await deps.company.store();
   try {
-    const { counts, written } = await store.transaction(async (tx) => {
+    const { counts, written } = await store.transaction(async (ormTx) => {
+      const { tx, w } = await preparedWrites(ormTx);
       const counts = emptyCounts();
       const written: (WriteResult & { before?: Company })[] = [];
       const already = await appliedAmong(tx.read, deps.queue, items.map((i) => i.message.messageId));
@@ -79,7 +81,7 @@ async function applyGroup<T>(deps: ApplyDeps, items: { item: T; message: Inbound
           continue;
         }
         try {
-          const r = await applyOne(tx, deps.company, m, complete);
+          const r = await applyOne(tx, w, deps.company, m, complete);
           counts[r.outcome]++;
           if (r.written) written.push(r.written);
         } catch (e) {
@@ -106,6 +108,7 @@ async function applyGroup<T>(deps: ApplyDeps, items: { item: T; message: Inbound
 
 async function applyOne(
   tx: StoreTx,
+  using: CompanyWriter,
   deps: CompanyDeps,
   m: InboundMessage,
   complete: typeof import('../domain/validate.js').completeCompany,
@@ -113,9 +116,9 @@ async function applyOne(
   const existing = m.key.kind === 'external' ? await findByExternalId(tx.read, m.key.source, m.key.id) : await findCompany(tx.read, m.key as NaturalKey);
   if (m.op === 'delete') {
     if (!existing) return { outcome: 'missing' };
-    return { outcome: 'deleted', written: await writeInTransaction(tx, deps, (t, now, w) => deleteBody(t, now, w, existing, false)) };
+    return { outcome: 'deleted', written: await writeInTransaction(tx, deps, (t, now, w) => deleteBody(t, now, w, existing, false), using) };
   }
-  if (!existing) return { outcome: 'created', written: await writeInTransaction(tx, deps, (t, now, w) => createBody(t, now, w, m.input!)) };
-  const written = await writeInTransaction(tx, deps, (t, now, w) => updateBody(t, now, w, existing, m.patch!, complete));
+  if (!existing) return { outcome: 'created', written: await writeInTransaction(tx, deps, (t, now, w) => createBody(t, now, w, m.input!), using) };
+  const written = await writeInTransaction(tx, deps, (t, now, w) => updateBody(t, now, w, existing, m.patch!, complete), using);
   return written ? { outcome: 'updated', written } : { outcome: 'unchanged' };
 }

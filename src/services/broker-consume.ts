@@ -200,6 +200,11 @@ export async function runConsumer(deps: ConsumerDeps, opts: ConsumeOptions): Pro
         if (timer) clearTimeout(timer);
         continue;
       }
+      // A socket read brings a few hundred messages: let the next reads in before taking a batch.
+      for (let n = buffer.length, i = 0; i < 8 && n < c.batchSize && !stopping; i++, n = buffer.length) {
+        await new Promise((resolve) => setImmediate(resolve));
+        if (buffer.length === n) break;
+      }
       const room = opts.maxMessages ? opts.maxMessages - settled : Infinity;
       const batch = buffer.splice(0, Math.min(c.batchSize, room));
       // Validation's "today" (incorporation dates in the future) follows the clock.
@@ -249,8 +254,11 @@ export async function runConsumer(deps: ConsumerDeps, opts: ConsumeOptions): Pro
     await deadLetter(dead);
     if (applied) {
       const failedItems = new Set(applied.failed.map((f) => f.item));
-      for (const v of valid) if (!failedItems.has(v.held)) settle(v.held, 'ack');
       settled += valid.length - failedItems.size;
+      // Every earlier delivery is settled and the refused ones were dead-lettered: one ack for all.
+      const last = batch[batch.length - 1]!;
+      if (batch.every((h) => h.gen === last.gen)) settle(last, 'ack', true);
+      else for (const v of valid) if (!failedItems.has(v.held)) settle(v.held, 'ack');
       return true;
     }
     const err = storeError as { code?: string; message?: string };
@@ -297,11 +305,11 @@ export async function runConsumer(deps: ConsumerDeps, opts: ConsumeOptions): Pro
     await Promise.all(sends);
   }
 
-  function settle(held: Held, how: 'ack' | 'requeue' | 'reject'): void {
+  function settle(held: Held, how: 'ack' | 'requeue' | 'reject', allUpTo = false): void {
     const l = live;
     if (!l || held.gen !== l.gen) return;
     try {
-      if (how === 'ack') l.channel.ack(held.msg);
+      if (how === 'ack') l.channel.ack(held.msg, allUpTo);
       else l.channel.nack(held.msg, false, how === 'requeue');
     } catch {
       // The channel closed meanwhile: the broker redelivers, and the applied id drops it.

@@ -6,6 +6,7 @@ import { CompanyctlError } from '../errors.js';
 import type { FileCache } from '../infra/cache.js';
 import type { Store, StoreTx } from '../infra/db/store.js';
 import * as repo from '../infra/db/company-read.js';
+import type { CompanyWriter } from '../infra/db/company-write-prepared.js';
 
 // Writes load MikroORM; reads must not (start-up time), hence the lazy import.
 const writer = () => import('../infra/db/company-write.js');
@@ -193,7 +194,7 @@ export interface Written {
   eventType: string;
 }
 
-export type Writer = typeof import('../infra/db/company-write.js');
+export type Writer = CompanyWriter;
 
 /** What a write attempts, for the failure event when it rolls back. */
 interface Intent {
@@ -225,8 +226,9 @@ export async function writeInTransaction(
   tx: StoreTx,
   deps: Pick<CompanyDeps, 'now' | 'actor'>,
   fn: (tx: StoreTx, now: string, w: Writer) => Promise<Written | undefined>,
+  using?: CompanyWriter,
 ): Promise<(WriteResult & { before?: Company }) | undefined> {
-  const w = await writer();
+  const w = using ?? (await writer());
   const now = deps.now().toISOString();
   const r = await fn(tx, now, w);
   if (!r) return undefined;

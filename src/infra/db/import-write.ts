@@ -391,7 +391,7 @@ export async function releaseImportCache(tx: StoreTx): Promise<void> {
 }
 
 /** The driver's own connection the transaction holds (a better-sqlite3 Database or a pg Client). */
-async function connectionOf(tx: StoreTx): Promise<unknown> {
+export async function connectionOf(tx: StoreTx): Promise<unknown> {
   const trx = tx.em.getTransactionContext() as unknown as { client: { acquireConnection(): Promise<unknown> } };
   return trx.client.acquireConnection();
 }
