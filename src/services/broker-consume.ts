@@ -100,6 +100,8 @@ export async function runConsumer(deps: ConsumerDeps, opts: ConsumeOptions): Pro
 
   const setup = async (model: ChannelModel) => {
     const ch = await model.createConfirmChannel();
+    // Channel errors also close it (handled below) or reject the call that caused them.
+    ch.on('error', () => undefined);
     try {
       if (c.declare) {
         const dlq = `${queue}.dead`;
@@ -124,7 +126,6 @@ export async function runConsumer(deps: ConsumerDeps, opts: ConsumeOptions): Pro
       throw e;
     }
     const gen = ++generation;
-    ch.on('error', () => undefined);
     ch.on('close', () => {
       if (live?.gen === gen) live = undefined;
       // A channel closed under us (not by our shutdown): reconnect from scratch.
@@ -223,6 +224,8 @@ export async function runConsumer(deps: ConsumerDeps, opts: ConsumeOptions): Pro
   } finally {
     opts.signal.removeEventListener('abort', onAbort);
     stopping = true;
+    // Closing the channel first flushes its acks: a connection close can overtake them.
+    await live?.channel.close().catch(() => undefined);
     await conn.close().catch(() => undefined);
   }
   return report;

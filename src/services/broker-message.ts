@@ -2,7 +2,7 @@
 // "registration" | "external:<source>", "company": {...}}. An upsert's company is validated
 // exactly as `company create` validates (the import's compiled validator, proven equal to it);
 // a delete needs only the key's fields. Pure: no I/O.
-import type { CompanyInput } from '../domain/company.js';
+import { INPUT_FIELDS, type CompanyInput } from '../domain/company.js';
 import { parseCompanyPatch } from '../domain/validate.js';
 import { CompanyctlError, ValidationError } from '../errors.js';
 import type { RowValidator } from './import-validate.js';
@@ -35,6 +35,7 @@ export class InvalidMessage extends Error {
 }
 
 const TOP = new Set(['op', 'key', 'company']);
+const KNOWN_FIELDS = new Set<string>(INPUT_FIELDS);
 const SOURCE = /^[a-z0-9][a-z0-9._-]{0,31}$/;
 
 export function parseInboundMessage(
@@ -68,6 +69,9 @@ export function parseInboundMessage(
   const raw = b.company;
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new InvalidMessage('company must be a JSON object of company fields', 'COMPANYCTL_INVALID_INPUT', 'company');
   const fields = raw as Record<string, unknown>;
+  // The compiled validator reads known fields only; company create refuses the others by name.
+  const extra = Object.keys(fields).filter((k) => !KNOWN_FIELDS.has(k));
+  if (extra.length > 0) throw new InvalidMessage(`company.${extra.join(', ')}: unknown field (known fields: ${INPUT_FIELDS.join(', ')})`, 'COMPANYCTL_INVALID_INPUT', `company.${extra[0]}`);
 
   let input: CompanyInput | undefined;
   let values: Partial<CompanyInput>;
