@@ -37,6 +37,8 @@ import * as webhookAdd from '../commands/webhook/add.js';
 import * as webhookList from '../commands/webhook/list.js';
 import * as webhookRemove from '../commands/webhook/remove.js';
 import * as webhookTest from '../commands/webhook/test.js';
+import * as brokerConsume from '../commands/broker/consume.js';
+import * as brokerSetPassword from '../commands/broker/set-password.js';
 import * as login from '../commands/login.js';
 import * as logout from '../commands/logout.js';
 import * as whoami from '../commands/whoami.js';
@@ -97,6 +99,8 @@ export const COMMAND_ROLES: Record<string, Role | 'none'> = {
   'webhook list': 'admin',
   'webhook remove': 'admin',
   'webhook test': 'admin',
+  'broker consume': 'editor',
+  'broker set-password': 'admin',
   'token create': 'admin',
   'token list': 'admin',
   'token revoke': 'admin',
@@ -216,6 +220,12 @@ export function buildProgram(run: Runner, argv?: string[]): Command {
     webhookList.register(webhook, run);
     webhookRemove.register(webhook, run);
     webhookTest.register(webhook, run);
+  }
+
+  const broker = program.command('broker').description('RabbitMQ: consume inbound company changes; events are published by the config file');
+  if (wanted('broker')) {
+    brokerConsume.register(broker, run);
+    brokerSetPassword.register(broker, run);
   }
 
   const events = program.command('events').description('the event queue: deliveries to the audit log, counts, cache and webhooks');

@@ -39,6 +39,8 @@ export interface EventsEnv {
   cacheInvalidated?: (eventId: number) => boolean;
   /** A worker silent for this long is gone (config "worker.leaseSeconds"); unset: never leave events to one. */
   workerLeaseMs?: (dialect: Dialect) => number;
+  /** The "broker" handler (RabbitMQ), when the config file has a broker section that publishes. */
+  broker?: () => Promise<EventHandler | undefined>;
 }
 
 export async function openAuditLog(env: Pick<EventsEnv, 'stateDir' | 'settings'>): Promise<AuditLog> {
@@ -48,6 +50,7 @@ export async function openAuditLog(env: Pick<EventsEnv, 'stateDir' | 'settings'>
 export async function handlersFor(env: EventsEnv, opts: { warm?: boolean } = {}): Promise<EventHandler[]> {
   const settings = env.settings();
   const webhook = await webhookHandler({ store: env.store, now: env.now });
+  const broker = await env.broker?.();
   return [
     h.auditHandler(await openAuditLog(env)),
     h.derivedHandler(env.store, env.now),
@@ -60,6 +63,7 @@ export async function handlersFor(env: EventsEnv, opts: { warm?: boolean } = {})
     }),
     h.metricsHandler((mutate) => persistMetrics(env, mutate, { render: false })),
     ...(webhook ? [webhook] : []),
+    ...(broker ? [broker] : []),
     ...(env.extraHandlers ?? []),
   ];
 }
