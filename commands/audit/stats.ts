@@ -14,10 +14,8 @@ export async function statsRun(ctx: Context, opts: AuditQueryOptions): Promise<n
   const { auditFilter } = await import('./query.js');
   const filter = await auditFilter(ctx, opts);
   const { auditStats } = await import('../../src/services/audit.js');
-  const { openAuditLog } = await import('../../src/services/events.js');
-  const { eventsEnv } = await import('../../src/context.js');
   const { outputFormat, writeJson, writeTable, plainLine } = await import('../../src/io/output.js');
-  const s = auditStats(await openAuditLog(eventsEnv(ctx)), filter);
+  const s = await auditStats(await ctx.store(), filter);
   const format = outputFormat(ctx);
   if (format === 'json') return writeJson(ctx, s), 0;
   const rows: [string, string, number][] = [];

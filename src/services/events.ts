@@ -47,7 +47,7 @@ export async function handlersFor(env: EventsEnv, opts: { warm?: boolean } = {})
   const settings = env.settings();
   const webhook = await webhookHandler({ store: env.store, now: env.now });
   return [
-    h.auditHandler(await openAuditLog(env)),
+    h.auditHandler(await openAuditLog(env), env.store, env.now),
     h.derivedHandler(env.store, env.now),
     h.cacheHandler({
       store: env.store,

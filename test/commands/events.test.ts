@@ -93,8 +93,9 @@ describe('after each command that wrote', () => {
 
 describe('events list | retry | drain', () => {
   async function killAuditLog() {
-    // The audit handler cannot open a folder as its log: every delivery to it fails.
-    rmSync(join(state(), 'audit.log'));
+    // The audit handler cannot open a folder as its log: every delivery to it fails. (The log is
+    // put back afterwards: a deleted log is tampering that `audit verify` reports.)
+    renameSync(join(state(), 'audit.log'), join(state(), 'audit.log.saved'));
     mkdirSync(join(state(), 'audit.log'));
     const r = await cli(['company', 'create', '--name', 'Hooli', '--domain', 'hooli.com']);
     expect(r.code).toBe(0);
@@ -123,6 +124,7 @@ describe('events list | retry | drain', () => {
     expect(JSON.parse(stillBroken.stdout)).toMatchObject({ reset: 1, delivered: 0, failed: 1 });
 
     rmSync(join(state(), 'audit.log'), { recursive: true });
+    renameSync(join(state(), 'audit.log.saved'), join(state(), 'audit.log'));
     await cli(['events', 'drain', '--wait', '3s']);
     const retried = await json(['events', 'retry', '--all-dead']);
     expect(retried.code).toBe(0);

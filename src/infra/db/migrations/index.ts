@@ -8,11 +8,12 @@ import { authPostgresql, authSqlite } from './0002-auth.js';
 import { importJobsPostgresql, importJobsSqlite } from './0003-import-jobs.js';
 import { eventsPostgresql, eventsSqlite } from './0004-events.js';
 import { enrichPostgresql, enrichSqlite } from './0005-enrich.js';
+import { auditPostgresql, auditSqlite } from './0007-audit.js';
 import { KNOWN_MIGRATIONS, type Dialect } from './names.js';
 
 const SQL: Record<Dialect, Record<(typeof KNOWN_MIGRATIONS)[number], string[]>> = {
-  sqlite: { '0001-initial': initialSqlite, '0002-auth': authSqlite, '0003-import-jobs': importJobsSqlite, '0004-events': eventsSqlite, '0005-enrich': enrichSqlite },
-  postgresql: { '0001-initial': initialPostgresql, '0002-auth': authPostgresql, '0003-import-jobs': importJobsPostgresql, '0004-events': eventsPostgresql, '0005-enrich': enrichPostgresql },
+  sqlite: { '0001-initial': initialSqlite, '0002-auth': authSqlite, '0003-import-jobs': importJobsSqlite, '0004-events': eventsSqlite, '0005-enrich': enrichSqlite, '0007-audit': auditSqlite },
+  postgresql: { '0001-initial': initialPostgresql, '0002-auth': authPostgresql, '0003-import-jobs': importJobsPostgresql, '0004-events': eventsPostgresql, '0005-enrich': enrichPostgresql, '0007-audit': auditPostgresql },
 };
 
 export function migrationsFor(dialect: Dialect): MigrationObject[] {
