@@ -255,6 +255,7 @@ export async function runCli(argv: string[], io: IO, env: Record<string, string 
       if (typeof result === 'number') exitCode = code = result;
     } catch (e) {
       code = isCompanyctlError(e) ? e.exitCode : ExitCode.failure;
+      if (isCompanyctlError(e) && e.code === 'COMPANYCTL_AUTH_FORBIDDEN') await auditRefusal(ctx, path, e.message);
       throw e;
     } finally {
       await finishRun(ctx, path, code, (performance.now() - started) / 1000);
@@ -304,6 +305,13 @@ async function finishRun(ctx: Context, path: string, code: number, seconds: numb
     const { appLog } = await import('./context.js');
     appLog(ctx, { level: 'warn', code: 'COMPANYCTL_METRICS_FAILED', message: `metrics: ${String((e as Error)?.message ?? e)}` });
   }
+}
+
+/** A refused command becomes an `auth.forbidden` event in the audit trail. */
+async function auditRefusal(ctx: Context, path: string, reason: string): Promise<void> {
+  const { appLog } = await import('./context.js');
+  const warn = (message: string) => appLog(ctx, { level: 'warn', code: 'COMPANYCTL_AUDIT_FAILED', message });
+  await (await import('./services/security-events.js')).auditRefusal({ store: () => ctx.store(), actor: ctx.actor(), now: ctx.now(), warn }, path, reason);
 }
 
 /** Every error the handler reports also goes to the JSON app log (secrets removed). */

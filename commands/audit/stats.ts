@@ -2,12 +2,13 @@
 import type { Command } from 'commander';
 import type { Runner } from '../../src/cli.js';
 import type { Context } from '../../src/context.js';
+// The filter flags are the parent's too (`audit --action …`): commander hands them to `audit`.
 import { addFilterFlags, type AuditQueryOptions } from './query.js';
 
 export function register(parent: Command, run: Runner): void {
   addFilterFlags(parent.command('stats').description('summarise the audit log by actor, action and day'))
     .addHelpText('after', '\nExamples:\n  companyctl audit stats\n  companyctl audit stats --since 30d --json')
-    .action((opts: AuditQueryOptions, c: Command) => run(c, (ctx) => statsRun(ctx, opts)));
+    .action((opts: AuditQueryOptions, c: Command) => run(c, (ctx) => statsRun(ctx, { ...c.parent?.opts<AuditQueryOptions>(), ...opts })));
 }
 
 export async function statsRun(ctx: Context, opts: AuditQueryOptions): Promise<number> {

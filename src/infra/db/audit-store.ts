@@ -171,3 +171,11 @@ export async function countEntries(read: SqlReader, logId?: string): Promise<num
     : await read.all<{ n: unknown }>('select count(*) as n from audit_entry');
   return Number(rows[0]?.n ?? 0);
 }
+
+/** A typed name's login throttle (for the audit trail's lockout event). */
+export async function throttleOf(read: SqlReader, username: string): Promise<{ failures: number; lockedUntil: string | null } | undefined> {
+  const r = (await read.all<Record<string, unknown>>('select failures, locked_until from login_throttle where username = ?', [username]))[0];
+  if (!r) return undefined;
+  const at = r.locked_until;
+  return { failures: Number(r.failures), lockedUntil: at == null ? null : at instanceof Date ? at.toISOString() : new Date(String(at)).toISOString() };
+}
