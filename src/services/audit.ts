@@ -2,6 +2,8 @@
 // per job and per failed chunk, or per row when their event carries rows), how a batch is
 // appended (chained in the store, copied to this host's file), and the queries `companyctl
 // audit`, `audit verify` and `audit stats` run over the store's trail.
+import { mkdirSync, renameSync } from 'node:fs';
+import { basename, join } from 'node:path';
 import { checkLine, formatLine, GENESIS, type AuditEntry, type AuditLine, type AuditLog } from '../infra/audit-log.js';
 import * as as from '../infra/db/audit-store.js';
 import type { OutboxEvent } from '../infra/db/events-store.js';
@@ -241,4 +243,33 @@ async function verifyFile(read: Store['read'], log: AuditLog): Promise<FileVerif
     return fail(extra, 'the store has no such entry for this log (a line was added to the file)', c ? ((JSON.parse(c.body) as { seq?: number }).seq ?? null) : null);
   }
   return { ok: true, log: { id: log.id, files, lines: count, anchored: true, legacyLines: anchor.legacyLines } };
+}
+
+/**
+ * After a restore the store's trail is the backup's: this host's files may hold lines it no
+ * longer has. Move them to a folder beside them and write the trail's own copy of this log
+ * (with the lines from before the trail it anchors). Returns the folder, if anything moved.
+ */
+export async function rebuildLocalLog(store: Store, log: AuditLog, now: Date): Promise<string | undefined> {
+  const files = log.files();
+  if (files.length === 0) return undefined;
+  const anchor = await as.findAnchor(store.read, log.id);
+  const legacy: string[] = [];
+  if (anchor) {
+    for (const l of log.lines()) {
+      if (legacy.length >= anchor.legacyLines) break;
+      legacy.push(l.text);
+    }
+  }
+  const aside = join(log.dir, `audit-before-restore-${now.toISOString().replace(/[:.]/g, '-')}`);
+  mkdirSync(aside, { mode: 0o700 });
+  for (const f of files) renameSync(f, join(aside, basename(f)));
+  log.appendLines(legacy);
+  let batch: string[] = [];
+  for await (const e of as.entriesInOrder(store.read, { logId: log.id })) {
+    batch.push(e.line);
+    if (batch.length >= 5000) log.appendLines(batch), (batch = []);
+  }
+  log.appendLines(batch);
+  return aside;
 }

@@ -16,12 +16,16 @@ export interface EventsConfig {
   afterCommandLimit?: number;
   /** Re-cache written companies (cache rebuild) instead of only dropping their entries. */
   warmCache?: boolean;
+  /** Delivered events older than this many days are removed by `events drain` (and a worker). */
+  retentionDays?: number;
 }
 
 export interface EventsSettings {
   dispatchAfterCommand: boolean;
   afterCommandLimit: number;
   warmCache: boolean;
+  /** Days after which delivered events are pruned automatically; undefined: kept. */
+  retentionDays?: number;
   dispatch: DispatchSettings;
   auditMaxBytes: number;
   alerts: AlertThresholds;
@@ -39,6 +43,7 @@ const EVENTS_KEYS: Record<keyof EventsConfig, Kind> = {
   batchSize: 'number',
   afterCommandLimit: 'number',
   warmCache: 'boolean',
+  retentionDays: 'number',
 };
 const AUDIT_KEYS: Record<string, Kind> = { maxBytes: 'number' };
 const ALERT_KEYS: Record<keyof AlertThresholds, Kind> = { rejectRate: 'number', importSeconds: 'number', deadEvents: 'number', hoursSinceImport: 'number' };
@@ -72,6 +77,7 @@ export function eventsSettings(config: { events?: unknown; audit?: unknown; aler
     dispatchAfterCommand: e.dispatchAfterCommand ?? true,
     afterCommandLimit: int(e.afterCommandLimit, 1000),
     warmCache: e.warmCache ?? false,
+    retentionDays: e.retentionDays || undefined,
     dispatch: {
       maxAttempts: int(e.maxAttempts, 8),
       backoffBaseMs: Math.round((e.backoffSeconds ?? 2) * 1000),
