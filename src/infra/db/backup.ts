@@ -1,5 +1,6 @@
-// SQLite backups through SQLite's online backup API (better-sqlite3): a consistent copy while
-// writers keep writing, and a restore that writes into a store other processes may hold open.
+// SQLite backups: VACUUM INTO reads one snapshot (WAL: writers keep writing meanwhile; the
+// backup API would restart at every write of another connection and might never finish), and a
+// restore through SQLite's backup API, which writes into a store other processes may hold open.
 import { chmodSync, closeSync, existsSync, openSync, rmSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { CompanyctlError } from '../../errors.js';
@@ -24,7 +25,7 @@ export async function backupSqlite(source: string, file: string): Promise<Backup
   const db = new Database(source, { fileMustExist: true, readonly: true });
   try {
     db.pragma('busy_timeout = 5000');
-    await db.backup(file);
+    db.prepare('vacuum into ?').run(file);
   } catch (e) {
     rmSync(file, { force: true });
     throw e;
