@@ -16,6 +16,9 @@ import * as companyDelete from '../commands/company/delete.js';
 import * as companyRestore from '../commands/company/restore.js';
 import * as dbMigrate from '../commands/db/migrate.js';
 import * as dbStatus from '../commands/db/status.js';
+import * as dbBackup from '../commands/db/backup.js';
+import * as dbRestore from '../commands/db/restore.js';
+import * as dbCopy from '../commands/db/copy.js';
 import * as cacheStats from '../commands/cache/stats.js';
 import * as cacheClear from '../commands/cache/clear.js';
 import * as importCmd from '../commands/import/import.js';
@@ -29,6 +32,7 @@ import * as enrichList from '../commands/enrich/list.js';
 import * as eventsList from '../commands/events/list.js';
 import * as eventsRetry from '../commands/events/retry.js';
 import * as eventsDrain from '../commands/events/drain.js';
+import * as eventsPrune from '../commands/events/prune.js';
 import * as auditQuery from '../commands/audit/query.js';
 import * as auditVerify from '../commands/audit/verify.js';
 import * as auditStats from '../commands/audit/stats.js';
@@ -78,6 +82,9 @@ export const COMMAND_ROLES: Record<string, Role | 'none'> = {
   'company restore': 'editor',
   'db migrate': 'admin',
   'db status': 'none', // tells an operator whether the store is usable; shows no data
+  'db backup': 'admin',
+  'db restore': 'none', // needs no store; replacing one (--force) checks for its admin itself
+  'db copy': 'admin',
   'cache stats': 'viewer',
   'cache clear': 'viewer',
   import: 'editor',
@@ -91,6 +98,7 @@ export const COMMAND_ROLES: Record<string, Role | 'none'> = {
   'events list': 'viewer', // delivery state only: no payloads
   'events retry': 'editor',
   'events drain': 'editor',
+  'events prune': 'admin',
   audit: 'admin', // who did what, with their command lines
   'audit verify': 'viewer', // integrity and a line count only, so a monitoring token can run it
   'audit stats': 'admin',
@@ -188,10 +196,13 @@ export function buildProgram(run: Runner, argv?: string[]): Command {
     companyRestore.register(company, run);
   }
 
-  const db = program.command('db').description('the store: schema migrations and status');
+  const db = program.command('db').description('the store: schema migrations, status, backup, restore and copy');
   if (wanted('db')) {
     dbMigrate.register(db, run);
     dbStatus.register(db, run);
+    dbBackup.register(db, run);
+    dbRestore.register(db, run);
+    dbCopy.register(db, run);
   }
 
   const cache = program.command('cache').description('the file cache of company reads');
@@ -233,6 +244,7 @@ export function buildProgram(run: Runner, argv?: string[]): Command {
     eventsList.register(events, run);
     eventsRetry.register(events, run);
     eventsDrain.register(events, run);
+    eventsPrune.register(events, run);
   }
 
   const audit = auditQuery.register(program, run);
@@ -272,6 +284,7 @@ export async function runCli(argv: string[], io: IO, env: Record<string, string 
       if (typeof result === 'number') exitCode = code = result;
     } catch (e) {
       code = isCompanyctlError(e) ? e.exitCode : ExitCode.failure;
+      if (isCompanyctlError(e) && e.code === 'COMPANYCTL_AUTH_FORBIDDEN') await auditRefusal(ctx, path, e.message);
       throw e;
     } finally {
       await finishRun(ctx, path, code, (performance.now() - started) / 1000);
@@ -321,6 +334,13 @@ async function finishRun(ctx: Context, path: string, code: number, seconds: numb
     const { appLog } = await import('./context.js');
     appLog(ctx, { level: 'warn', code: 'COMPANYCTL_METRICS_FAILED', message: `metrics: ${String((e as Error)?.message ?? e)}` });
   }
+}
+
+/** A refused command becomes an `auth.forbidden` event in the audit trail. */
+async function auditRefusal(ctx: Context, path: string, reason: string): Promise<void> {
+  const { appLog } = await import('./context.js');
+  const warn = (message: string) => appLog(ctx, { level: 'warn', code: 'COMPANYCTL_AUDIT_FAILED', message });
+  await (await import('./services/security-events.js')).auditRefusal({ store: () => ctx.store(), actor: ctx.actor(), now: ctx.now(), warn }, path, reason);
 }
 
 /** Every error the handler reports also goes to the JSON app log (secrets removed). */
