@@ -51,22 +51,15 @@ export async function exportRun(ctx: Context, opts: ExportOptions): Promise<numb
     ctx.notice(`exported ${n} companies`);
     return 0;
   }
-  const { createWriteStream, renameSync, rmSync } = await import('node:fs');
-  const { finished } = await import('node:stream/promises');
-  // Written beside the target and renamed at the end: a failed export never leaves half a file.
-  const tmp = `${opts.output}.partial-${process.pid}`;
-  const out = createWriteStream(tmp, { mode: 0o600 });
+  const { openOutputFile } = await import('../src/infra/user-file.js');
+  const out = await openOutputFile(opts.output!, '--output');
   try {
-    const n = await exportCompanies(companyDeps(ctx), list, fields, format, out);
-    out.end();
-    await finished(out);
-    renameSync(tmp, opts.output!);
+    const n = await exportCompanies(companyDeps(ctx), list, fields, format, out.stream);
+    await out.commit();
     ctx.notice(`exported ${n} companies to ${opts.output}`);
     if (ctx.globals.json) ctx.io.stdout.write(`${JSON.stringify({ file: opts.output, format, companies: n })}\n`);
   } catch (e) {
-    out.destroy();
-    rmSync(tmp, { force: true });
-    throw e;
+    throw await out.abort(e);
   }
   return 0;
 }
