@@ -45,6 +45,7 @@ export function parseImportFlags(
     maxErrors?: string;
     dryRun?: boolean;
     rejects?: string;
+    force?: boolean;
     chunkSize: string;
   },
 ): ImportOptions {
@@ -74,6 +75,7 @@ export function parseImportFlags(
     maxErrors: parseMaxErrors(opts.maxErrors),
     dryRun: !!opts.dryRun,
     rejectsFile: opts.rejects,
+    force: !!opts.force,
   };
 }
 

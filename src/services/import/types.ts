@@ -40,6 +40,8 @@ export interface ImportOptions {
   rejectsFile?: string;
   /** Bare ids, templates, constants, value maps, date layouts, JSON record paths (transform.ts). */
   transform?: TransformSpec;
+  /** Replace an existing --rejects file (--force). */
+  force?: boolean;
 }
 
 export interface ImportProgress {
