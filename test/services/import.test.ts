@@ -269,8 +269,11 @@ for (const dialect of dialects) {
       expect(await count()).toBe(5);
     });
 
-    it.skipIf(dialect.name !== 'sqlite')('a bulk load builds the secondary indexes at the end; a crash that left them dropped is repaired by the next import', async () => {
-      const indexes = async () => (await store.read.all<Row>("select name from sqlite_master where type = 'index' and tbl_name = 'company' order by name")).map((r) => r.name);
+    it('a bulk load builds the secondary indexes at the end; a crash that left them dropped is repaired by the next import', async () => {
+      const indexes = async () =>
+        dialect.name === 'sqlite'
+          ? (await store.read.all<Row>("select name from sqlite_master where type = 'index' and tbl_name = 'company' order by name")).map((r) => r.name)
+          : (await store.read.all<Row>("select indexname from pg_indexes where tablename = 'company' and schemaname = current_schema() order by indexname")).map((r) => r.indexname);
       const all = await indexes();
       expect(all).toEqual(expect.arrayContaining(DEFERRABLE_INDEXES.map((i) => i.name)));
       const notices: string[] = [];
@@ -279,8 +282,10 @@ for (const dialect of dialects) {
       expect(s).toMatchObject({ inserted: 6, rejected: 0 });
       expect(notices.join('\n')).toMatch(/bulk load/);
       expect(await indexes()).toEqual(all);
-      const plan = await store.read.all<Row>("explain query plan select id from company where lower(name) >= 'a' order by lower(name), id");
-      expect(JSON.stringify(plan)).toContain('company_name_lower');
+      if (dialect.name === 'sqlite') {
+        const plan = await store.read.all<Row>("explain query plan select id from company where lower(name) >= 'a' order by lower(name), id");
+        expect(JSON.stringify(plan)).toContain('company_name_lower');
+      }
       // A bulk load killed before its end leaves the indexes dropped and a note; the next import repairs them.
       await store.transaction((tx) => deferIndexes(tx, 99));
       expect(await indexes()).not.toContain('company_name_lower');
