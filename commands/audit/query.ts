@@ -1,6 +1,7 @@
 // companyctl audit: query the audit log (the noun's default verb; `audit verify` and `audit
 // stats` are its subcommands, in verify.ts and stats.ts beside this file).
 import type { Command } from 'commander';
+import { parseInstant } from '../../src/domain/dates.js';
 import type { Runner } from '../../src/cli.js';
 import type { Context } from '../../src/context.js';
 
@@ -27,7 +28,7 @@ export function register(program: Command, run: Runner): Command {
   return addFilterFlags(
     program
       .command('audit')
-      .description('query the audit log (one hash-chained JSON line per change); see also audit verify|stats')
+      .description('query the audit trail (one hash-chained JSON line per change, every host); see also audit verify|stats')
       .option('--limit <n>', 'only the newest n matching lines')
       .option('--ndjson', 'the matching lines as they are stored, one a line'),
   )
@@ -49,8 +50,8 @@ export function parseTimeFlag(flag: string, value: string | undefined, now: Date
   const v = value.trim();
   const age = /^(\d+)([mhdw])$/.exec(v);
   if (age) return new Date(now.getTime() - Number(age[1]) * { m: 60_000, h: 3_600_000, d: 86_400_000, w: 604_800_000 }[age[2] as 'm' | 'h' | 'd' | 'w']);
-  const t = /^\d{4}-\d{2}-\d{2}$/.test(v) ? Date.parse(`${v}T00:00:00Z`) : Date.parse(v);
-  if (Number.isNaN(t)) throw usage(flag, `${JSON.stringify(value)} is not a date, time or age (7d, 36h)`);
+  const t = parseInstant(v);
+  if (t === undefined) throw usage(flag, `${JSON.stringify(value)} is not a date (YYYY-MM-DD), ISO time or age (7d, 36h)`);
   return new Date(t);
 }
 
@@ -75,10 +76,8 @@ export async function auditFilter(ctx: Context, opts: AuditQueryOptions) {
 export async function queryRun(ctx: Context, opts: AuditQueryOptions): Promise<number> {
   const filter = await auditFilter(ctx, opts);
   const { queryAudit } = await import('../../src/services/audit.js');
-  const { openAuditLog } = await import('../../src/services/events.js');
-  const { eventsEnv } = await import('../../src/context.js');
   const { outputFormat, writeJson, writeNdjson, writeRecords } = await import('../../src/io/output.js');
-  const lines = queryAudit(await openAuditLog(eventsEnv(ctx)), filter);
+  const lines = await queryAudit(await ctx.store(), filter);
   const format = outputFormat(ctx, { ndjson: opts.ndjson });
   if (format === 'json') return writeJson(ctx, { items: lines }), 0;
   if (format === 'ndjson') return lines.forEach((l) => writeNdjson(ctx, l)), 0;

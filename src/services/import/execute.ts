@@ -61,7 +61,7 @@ export async function execute(
     resumedFrom: resumed ? job.rowsDone : 0,
   };
   const src = openReader(deps, pipelineOptions(opts, job.rowsDone, deps.now(), opts.source === '-', false));
-  const loop = new ChunkLoop(run, src, progress, signal);
+  const loop = new ChunkLoop(run, src, progress, signal, resumed);
   const queue = new PQueue({ concurrency: 1 });
   let bulk = false;
   try {
@@ -106,6 +106,7 @@ class ChunkLoop {
     private readonly src: EventSource,
     private readonly progress: ImportProgress,
     private readonly signal: AbortSignal | undefined,
+    private readonly resumed: boolean,
   ) {}
 
   /** The reader's next batch of rows; header, unknown-column and end events are handled on the way. */
@@ -146,7 +147,9 @@ class ChunkLoop {
     const kind = FORMATS[header.format].rejects;
     const path = opts.rejectsFile ? resolve(opts.rejectsFile) : job.rejectsFile || join(run.deps.stateDir, 'imports', `job-${job.id}-rejects.${kind}`);
     run.rejects = new RejectsFile(path, kind);
-    run.rejects.open(job.rejectsBytes, header.columns);
+    // The default path is ours (a leftover of an earlier store may sit there): replaced, never followed.
+    const replace = !!opts.force || (!opts.rejectsFile && !job.rejectsFile);
+    run.rejects.open(job.rejectsBytes, header.columns, { resume: this.resumed && path === job.rejectsFile, replace, input: opts.source });
     const j = await jobs();
     await run.store.transaction((tx) => j.describeInput(tx, job.id, { format: header.format, encoding: header.encoding, rejectsFile: path }));
     if (header.unknown.length) progress.notice(`ignoring unknown columns: ${header.unknown.join(', ')} (map them with --map "column=field")`);

@@ -10,6 +10,7 @@
 // regexes, and memoised normalisers for the fields that repeat (countries, currencies and
 // tags). Every shortcut either gives what the general code would or falls through to it.
 import { COMPANY_STATUSES, INPUT_FIELDS, type CompanyInput } from '../../domain/company.js';
+import { splitListCell } from '../../domain/list-cell.js';
 import * as n from '../../domain/normalise.js';
 import { completeCompany, validateNewCompany } from '../../domain/validate.js';
 import { ValidationError } from '../../errors.js';
@@ -252,7 +253,7 @@ export function compileRowValidator(today: Date): RowValidator {
         let r = tagCache.get(v, slot);
         if (r === undefined) {
           try {
-            r = n.normaliseTags(v.split(/[,;]/));
+            r = n.normaliseTags(splitListCell(v));
           } catch (e) {
             if (!(e instanceof n.FieldProblem)) throw e;
             r = new Problem(e.message);
@@ -275,8 +276,7 @@ export function compileRowValidator(today: Date): RowValidator {
       if (typeof v !== 'string') return FALLBACK;
       try {
         return n.normaliseExternalIds(
-          v
-            .split(/[;,]/)
+          splitListCell(v)
             .filter((s) => s.trim() !== '')
             .map(n.parseExternalId),
         );
