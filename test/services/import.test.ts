@@ -238,6 +238,15 @@ for (const dialect of dialects) {
       expect(names).toEqual(['Both', 'Globex Fewer Ids', 'Initech', 'Müller Neu', 'New One', 'Åkesson & Söner']);
     });
 
+    it('stores backslashes, \\N and quotes as written (the COPY path escapes them), and a re-run finds them unchanged', async () => {
+      const file = join(home.home, 'escapes.csv');
+      writeFileSync(file, 'name,domain,city,tags\n"Back\\slash \\N ""Q"" Co",escape.com,C:\\temp\\new,a;b\n');
+      expect(await runImport(deps(), { ...opts('x'), source: file })).toMatchObject({ inserted: 1, rejected: 0 });
+      const [row] = await store.read.all<Row>("select name, city from company where domain = 'escape.com'");
+      expect(row).toMatchObject({ name: 'Back\\slash \\N "Q" Co', city: 'C:\\temp\\new' });
+      expect(await runImport(deps(), { ...opts('x'), source: file })).toMatchObject({ inserted: 0, updated: 0, unchanged: 1 });
+    });
+
     it('rejects a repeated key in the same chunk, in a later chunk, and on a re-run where the first row is unchanged', async () => {
       const file = join(home.home, 'dups.csv');
       writeFileSync(file, 'name,domain\nA,a.com\nA again,a.com\nB,b.com\nC,c.com\nB later,B.com\nD,d.com\n');
