@@ -3,7 +3,7 @@
 // imports its services inside its action, so `--help` loads nothing heavy.
 import { Command, CommanderError, Option } from 'commander';
 import type { Context, GlobalOptions, IO } from './context.js';
-import { CompanyctlError, diskFullError, ExitCode, isCompanyctlError } from './errors.js';
+import { CompanyctlError, diskFullError, ExitCode, fromFsError, isCompanyctlError } from './errors.js';
 import { escapeControl, terminalSafeJson } from './io/escape.js';
 import type { Prompter } from './io/prompter.js';
 import * as init from '../commands/init.js';
@@ -332,7 +332,9 @@ async function finishRun(ctx: Context, path: string, code: number, seconds: numb
     await events.updateMetricsFile(env);
   } catch (e) {
     const { appLog } = await import('./context.js');
-    appLog(ctx, { level: 'warn', code: 'COMPANYCTL_METRICS_FAILED', message: `metrics: ${String((e as Error)?.message ?? e)}` });
+    const message = `metrics: ${String((fromFsError(e) ?? (e as Error))?.message ?? e)}`;
+    appLog(ctx, { level: 'warn', code: 'COMPANYCTL_METRICS_FAILED', message });
+    ctx.notice(`warning: ${message}`);
   }
 }
 
@@ -348,8 +350,8 @@ async function logError(err: unknown, exitCode: number, env: Record<string, stri
   try {
     const { appLog } = await import('./context.js');
     const { resolvePaths } = await import('./infra/paths.js');
-    const known = isCompanyctlError(err);
-    const code = diskFullError(err)?.code ?? (known ? err.code : err instanceof CommanderError ? 'COMPANYCTL_USAGE' : 'COMPANYCTL_INTERNAL');
+    const known = isCompanyctlError(err) ? err : fromFsError(err);
+    const code = diskFullError(err)?.code ?? (known ? known.code : err instanceof CommanderError ? 'COMPANYCTL_USAGE' : 'COMPANYCTL_INTERNAL');
     appLog(
       { paths: ctx?.paths ?? resolvePaths(env), argv: argv.slice(2) },
       {
@@ -391,7 +393,7 @@ export function reportError(err: unknown, io: IO, opts: { json: boolean; debug: 
   }
   const known = diskFullError(err) ?? (isCompanyctlError(err)
     ? err
-    : new CompanyctlError('COMPANYCTL_INTERNAL', `internal error: ${(err as Error)?.message ?? String(err)}`, {
+    : fromFsError(err) ?? new CompanyctlError('COMPANYCTL_INTERNAL', `internal error: ${(err as Error)?.message ?? String(err)}`, {
         hint: opts.debug ? undefined : 'run again with --debug for details, and report it with the command you ran',
       }));
   // Messages echo input (file headers, cells, remote replies): escaped, never obeyed by the terminal.
