@@ -8,10 +8,10 @@
 // Each cell takes the fastest of --repeat runs (the machine is noisy) and reports seconds,
 // CPU seconds (user + system of the client process, all threads) and peak RSS.
 //   npm run bench:import -- [--rows 200000,1000000] [--repeat 3] [--keys domain,external:crm]
-//                           [--dialects sqlite,postgresql] [--pg-url URL] [--json]
+//                           [--dialects sqlite,postgresql] [--pg-url URL] [--json] [--partial cells.jsonl]
 // It reports; it exits 1 only when a run fails, not when a target is missed.
 import { spawnSync } from 'node:child_process';
-import { createWriteStream, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { appendFileSync, createWriteStream, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { once } from 'node:events';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -35,6 +35,7 @@ function options() {
       json: { type: 'boolean', default: false },
       'pg-url': { type: 'string' },
       'no-pg': { type: 'boolean', default: false },
+      partial: { type: 'string' },
     },
   });
   const list = (v) => String(v).split(',').map((x) => x.trim()).filter(Boolean);
@@ -48,7 +49,7 @@ function options() {
   for (const d of dialects) if (d !== 'sqlite' && d !== 'postgresql') throw new Error(`--dialects: ${d} is not sqlite or postgresql`);
   const pgUrl = values['no-pg'] ? undefined : (values['pg-url'] ?? process.env.COMPANYCTL_TEST_PG_URL);
   if (!pgUrl) dialects = dialects.filter((d) => d !== 'postgresql');
-  return { rows, repeat, keys, dialects, json: values.json, pgUrl };
+  return { rows, repeat, keys, dialects, json: values.json, pgUrl, partial: values.partial };
 }
 
 // ---------------------------------------------------------------- data
@@ -288,7 +289,14 @@ async function main() {
     const file = await generate(rows);
     const bytes = statSync(file).size;
     say(`${file}: ${(bytes / 1e6).toFixed(0)} MB, ${Math.round(bytes / rows)} B/row`);
-    for (const dialect of opts.dialects) for (const key of opts.keys) cells.push(await cell(file, rows, key, dialect, opts, say));
+    for (const dialect of opts.dialects) {
+      for (const key of opts.keys) {
+        const c = await cell(file, rows, key, dialect, opts, say);
+        cells.push(c);
+        // A long matrix keeps what it has measured: one JSON line a finished cell.
+        if (opts.partial) appendFileSync(opts.partial, `${JSON.stringify(c)}\n`);
+      }
+    }
   }
   if (opts.json) {
     process.stdout.write(`${JSON.stringify({ repeat: opts.repeat, targets: TARGETS, cells }, null, 2)}\n`);
