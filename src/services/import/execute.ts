@@ -12,6 +12,7 @@ import { endRun, type RunState, type StopReason } from './finish.js';
 import { lockedError } from './lock.js';
 import { openReader, pipelineOptions, type EventSource } from './reader.js';
 import { RejectsFile } from './rejects.js';
+import { isStreamedJob } from './source.js';
 import type { Chunk } from './rows.js';
 import type { ImportDeps, ImportOptions, ImportProgress, ImportSummary, MaxErrors } from './types.js';
 import { writeRows } from './write.js';
@@ -60,7 +61,10 @@ export async function execute(
     counts: { inserted: job.inserted, updated: job.updated, unchanged: job.unchanged, rejected: job.rejected, rowsDone: job.rowsDone },
     resumedFrom: resumed ? job.rowsDone : 0,
   };
-  const src = openReader(deps, pipelineOptions(opts, job.rowsDone, deps.now(), opts.source === '-', false));
+  // A streamed input (no checksum up front) is hashed as it is read; a resume proves its prefix.
+  const streamed = isStreamedJob(job);
+  const verify = streamed && job.rowsDone > 0 ? (job.inputPrefix ?? undefined) : undefined;
+  const src = openReader(deps, pipelineOptions(opts, job.rowsDone, deps.now(), streamed, false, verify));
   const loop = new ChunkLoop(run, src, progress, signal, resumed);
   const queue = new PQueue({ concurrency: 1 });
   let bulk = false;
@@ -179,7 +183,9 @@ class ChunkLoop {
         let batch: Chunk | undefined = first;
         let records = 0;
         let rejected = false;
+        let inputPrefix = first.prefix;
         while (batch) {
+          inputPrefix = batch.prefix ?? inputPrefix;
           const res = await writeRows(tx, writer, batch, opts.key, run.deps.now().toISOString(), this.seen, this.insertFirst);
           // New rows come in runs (a first load) and known ones too (a nightly re-run).
           this.insertFirst = res.inserted * 2 > batch.lines.length;
@@ -201,7 +207,7 @@ class ChunkLoop {
         }
         if (rejected) rejects.sync();
         const elapsedMs = job.elapsedMs + (Date.now() - run.started);
-        const ok = await j.saveCheckpoint(tx, job.id, run.owner, { ...next, rejectsBytes: rejects.bytes, elapsedMs }, run.deps.now().toISOString());
+        const ok = await j.saveCheckpoint(tx, job.id, run.owner, { ...next, rejectsBytes: rejects.bytes, elapsedMs, inputPrefix }, run.deps.now().toISOString());
         if (!ok) throw lockedError((await j.getJob(tx.read, job.id)) ?? job);
       });
       Object.assign(counts, next);

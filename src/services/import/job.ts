@@ -8,21 +8,34 @@ import type { ImportJob, JobState } from '../../infra/db/import-jobs.js';
 import { newLockOwner } from '../../infra/run-lock.js';
 import { dryRun } from './dry-run.js';
 import { execute } from './execute.js';
-import { claim, jobOwnerAlive, lockedError } from './lock.js';
+import { claim, jobOwnerAlive, lockedError, reapDeadJobs } from './lock.js';
 import { formatFromName, type InputFormat } from './formats.js';
 import type { InputField } from './mapping.js';
 import { describeImportKey, type ImportKey } from './rows.js';
 import { checkRejectsPath } from './rejects.js';
-import { fileChecksum } from './source.js';
+import { fileChecksum, isRegularFile, isStreamedJob } from './source.js';
 import { silentProgress, type ImportDeps, type ImportOptions, type ImportProgress, type ImportSummary, type MaxErrors } from './types.js';
 
 const jobs = () => import('../../infra/db/import-jobs.js');
 
-function jobIdentity(checksum: string | null, opts: ImportOptions): string {
+/**
+ * What makes "the same import": the file (its path, and its bytes by checksum), its format and
+ * the options. A byte-identical copy under another name is another job. A streamed input has
+ * no checksum up front: each run is a job of its own (resume it by id).
+ */
+function jobIdentity(source: string, checksum: string | null, opts: ImportOptions): string {
   if (!checksum) return `stdin:${randomUUID()}`;
-  const spec = { checksum, key: describeImportKey(opts.key), format: opts.format ?? null, encoding: opts.encoding ?? null, mapping: [...opts.mapping].sort() };
+  const spec = {
+    source,
+    checksum,
+    key: describeImportKey(opts.key),
+    format: opts.format ?? formatFromName(source) ?? null,
+    encoding: opts.encoding ?? null,
+    mapping: [...opts.mapping].sort(),
+  };
   return createHash('sha256').update(JSON.stringify(spec)).digest('hex');
 }
+
 
 /** Start an import, or resume the unfinished job of the same input and options. */
 export async function runImport(deps: ImportDeps, opts: ImportOptions, progress: ImportProgress = silentProgress, signal?: AbortSignal): Promise<ImportSummary> {
@@ -32,11 +45,14 @@ export async function runImport(deps: ImportDeps, opts: ImportOptions, progress:
     if (rejectsFile) checkRejectsPath(rejectsFile, { force: opts.force, input: source });
     return dryRun(deps, { ...opts, source }, progress);
   }
-  const checksum = source === '-' ? null : await fileChecksum(source).catch((e: NodeJS.ErrnoException) => {
+  // A pipe or /dev/fd/N can be read once only: it is hashed while it streams, as stdin is.
+  const streamed = !isRegularFile(source);
+  const checksum = streamed ? null : await fileChecksum(source).catch((e: NodeJS.ErrnoException) => {
     throw new CompanyctlError('COMPANYCTL_USAGE', `cannot read ${opts.source}: ${e.code === 'ENOENT' ? 'no such file' : e.message}`, { field: 'file' });
   });
-  const identity = jobIdentity(checksum, opts);
+  const identity = jobIdentity(source, checksum, opts);
   const store = await deps.store();
+  await reapDeadJobs(store, deps.now());
   const j = await jobs();
   const owner = newLockOwner();
   const now = deps.now();
@@ -57,7 +73,7 @@ export async function runImport(deps: ImportDeps, opts: ImportOptions, progress:
           checksum,
           format: opts.format ?? formatFromName(source) ?? 'auto',
           encoding: opts.encoding ?? 'auto',
-          options: jobOptions(opts),
+          options: { ...jobOptions(opts), streamed },
           rejectsFile: opts.rejectsFile ? resolve(opts.rejectsFile) : '',
           lockOwner: owner,
           actor: deps.actor,
@@ -89,10 +105,22 @@ export async function resumeImport(deps: ImportDeps, jobId: number, input: strin
   const now = deps.now();
   if (job.state === 'running' && jobOwnerAlive(job, now)) throw lockedError(job);
   const source = input !== undefined ? (input === '-' ? '-' : resolve(input)) : job.source;
-  if (source === '-' && input === undefined) {
-    throw new CompanyctlError('COMPANYCTL_USAGE', `import job ${jobId} read stdin: give the same input again with --input -`, { field: '--input' });
+  const streamedJob = isStreamedJob(job);
+  if (streamedJob && input === undefined) {
+    throw new CompanyctlError('COMPANYCTL_USAGE', `import job ${jobId} read ${job.source === '-' ? 'stdin' : `a stream (${job.source})`}: give the same input again with --input`, {
+      field: '--input',
+      hint: `e.g. companyctl import resume ${jobId} --input - < the-same-file`,
+    });
   }
-  if (source !== '-') {
+  if (streamedJob && job.rowsDone > 0 && !job.inputPrefix) {
+    throw new CompanyctlError('COMPANYCTL_IMPORT_NOT_RESUMABLE', `import job ${jobId} read a stream and kept no proof of it; it cannot be resumed safely`, {
+      hint: 'import the input again as a new job (rows it committed are updated, not duplicated)',
+    });
+  }
+  if (!streamedJob) {
+    if (!isRegularFile(source)) {
+      throw new CompanyctlError('COMPANYCTL_USAGE', `import job ${jobId} read a file: resume it with a file, not a stream`, { field: '--input' });
+    }
     const sum = await fileChecksum(source).catch(() => null);
     if (job.checksum && sum !== job.checksum) {
       throw new CompanyctlError('COMPANYCTL_IMPORT_INPUT_CHANGED', `${source} is not the input import job ${jobId} started with (its checksum differs)`, {

@@ -31,3 +31,17 @@ export async function claim(store: Store, job: ImportJob, owner: string, now: Da
   if (!ok) throw lockedError((await j.getJob(store.read, job.id)) ?? job);
 }
 
+
+/**
+ * Jobs left `running` by a run that died (killed, power loss) become `failed`, so they show
+ * as resumable instead of running for ever; a live run's job is left alone.
+ */
+export async function reapDeadJobs(store: Store, now: Date): Promise<void> {
+  const j = await import('../../infra/db/import-jobs.js');
+  for (const job of await j.listJobs(store.read, { limit: 100, state: 'running' })) {
+    if (jobOwnerAlive(job, now)) continue;
+    await store.transaction((tx) =>
+      j.releaseJob(tx, job.id, job.lockOwner ?? '', 'failed', 'interrupted: its run ended without finishing (killed?); resume it with "companyctl import resume"', now.toISOString()),
+    );
+  }
+}
