@@ -37,6 +37,8 @@ import * as webhookAdd from '../commands/webhook/add.js';
 import * as webhookList from '../commands/webhook/list.js';
 import * as webhookRemove from '../commands/webhook/remove.js';
 import * as webhookTest from '../commands/webhook/test.js';
+import * as brokerConsume from '../commands/broker/consume.js';
+import * as brokerSetPassword from '../commands/broker/set-password.js';
 import * as login from '../commands/login.js';
 import * as logout from '../commands/logout.js';
 import * as whoami from '../commands/whoami.js';
@@ -52,6 +54,9 @@ import * as userEnable from '../commands/user/enable.js';
 import * as userSetRole from '../commands/user/set-role.js';
 import * as userPasswd from '../commands/user/passwd.js';
 import type { Role } from './domain/roles.js';
+import { VERSION } from './version.js';
+import * as workerCmd from '../commands/worker/index.js';
+import * as workerStatus from '../commands/worker/status.js';
 
 /**
  * The role each command needs, in one place. 'none': no login (the command authenticates
@@ -94,6 +99,8 @@ export const COMMAND_ROLES: Record<string, Role | 'none'> = {
   'webhook list': 'admin',
   'webhook remove': 'admin',
   'webhook test': 'admin',
+  'broker consume': 'editor',
+  'broker set-password': 'admin',
   'token create': 'admin',
   'token list': 'admin',
   'token revoke': 'admin',
@@ -103,6 +110,8 @@ export const COMMAND_ROLES: Record<string, Role | 'none'> = {
   'user enable': 'admin',
   'user set-role': 'admin',
   'user passwd': 'viewer', // your own; another user's needs admin
+  worker: 'editor', // delivers events and runs queued imports as their submitters
+  'worker status': 'viewer',
 };
 
 export function commandPath(cmd: Command): string {
@@ -213,6 +222,12 @@ export function buildProgram(run: Runner, argv?: string[]): Command {
     webhookTest.register(webhook, run);
   }
 
+  const broker = program.command('broker').description('RabbitMQ: consume inbound company changes; events are published by the config file');
+  if (wanted('broker')) {
+    brokerConsume.register(broker, run);
+    brokerSetPassword.register(broker, run);
+  }
+
   const events = program.command('events').description('the event queue: deliveries to the audit log, counts, cache and webhooks');
   if (wanted('events')) {
     eventsList.register(events, run);
@@ -226,11 +241,12 @@ export function buildProgram(run: Runner, argv?: string[]): Command {
     auditStats.register(audit, run);
   }
 
+  const worker = workerCmd.register(program, run);
+  if (wanted('worker')) workerStatus.register(worker, run);
+
   stats.register(program, run);
   return program;
 }
-
-const VERSION = '0.1.0';
 
 /** Parse argv, run one command, and return its exit code. Never calls process.exit. */
 export async function runCli(argv: string[], io: IO, env: Record<string, string | undefined>, prompter?: Prompter): Promise<number> {

@@ -13,9 +13,9 @@ import { lockedError } from './lock.js';
 import { openReader, pipelineOptions, type EventSource } from './reader.js';
 import { RejectsFile } from './rejects.js';
 import { isStreamedJob } from './source.js';
-import type { Chunk } from './rows.js';
+import type { Chunk, Reject } from './rows.js';
 import type { ImportDeps, ImportOptions, ImportProgress, ImportSummary, MaxErrors } from './types.js';
-import { writeRows } from './write.js';
+import { openChunkWriter, type ChunkResult } from './write.js';
 
 export interface Counts {
   inserted: number;
@@ -173,31 +173,30 @@ class ChunkLoop {
     const first = await this.nextBatch(); // outside the transaction: the write lock is not held while the reader starts
     if (!first) return;
     const j = await jobs();
-    const w = await writes();
     const rejects = run.rejects!;
     const before = rejects.bytes;
     const next = { ...counts };
     try {
       await run.store.transaction(async (tx) => {
-        const writer = await w.openImportWriter(tx);
-        let batch: Chunk | undefined = first;
-        let records = 0;
-        let rejected = false;
-        let inputPrefix = first.prefix;
-        while (batch) {
-          inputPrefix = batch.prefix ?? inputPrefix;
-          const res = await writeRows(tx, writer, batch, opts.key, run.deps.now().toISOString(), this.seen, this.insertFirst);
-          // New rows come in runs (a first load) and known ones too (a nightly re-run).
-          this.insertFirst = res.inserted * 2 > batch.lines.length;
-          const all = res.rejects.length ? [...batch.rejects, ...res.rejects].sort((a, b) => a.line - b.line) : batch.rejects;
-          if (all.length) {
-            rejects.write(all);
-            rejected = true;
-          }
+        const writer = await openChunkWriter(tx, opts.key, this.seen, () => run.deps.now().toISOString(), () => this.insertFirst);
+        const pending: Reject[] = [];
+        const count = (res: ChunkResult) => {
           next.inserted += res.inserted;
           next.updated += res.updated;
           next.unchanged += res.unchanged;
-          next.rejected += all.length;
+          next.rejected += res.rejects.length;
+          pending.push(...res.rejects);
+        };
+        let batch: Chunk | undefined = first;
+        let records = 0;
+        let inputPrefix = first.prefix;
+        while (batch) {
+          inputPrefix = batch.prefix ?? inputPrefix;
+          const res = await writer.add(batch);
+          // New rows come in runs (a first load) and known ones too (a nightly re-run): try
+          // the insert first while most rows of the last batch were new.
+          this.insertFirst = res.inserted * 2 > batch.lines.length;
+          count({ ...res, rejects: [...batch.rejects, ...res.rejects] });
           next.rowsDone += batch.records;
           records += batch.records;
           this.src.granted();
@@ -205,7 +204,11 @@ class ChunkLoop {
           if (records >= opts.chunkSize || tooManyErrors(opts.maxErrors, next) || signal?.aborted) break;
           batch = await this.nextBatch();
         }
-        if (rejected) rejects.sync();
+        count(await writer.end(run.deps.now().toISOString()));
+        if (pending.length) {
+          rejects.write(pending.sort((a, b) => a.line - b.line));
+          rejects.sync();
+        }
         const elapsedMs = job.elapsedMs + (Date.now() - run.started);
         const ok = await j.saveCheckpoint(tx, job.id, run.owner, { ...next, rejectsBytes: rejects.bytes, elapsedMs, inputPrefix }, run.deps.now().toISOString());
         if (!ok) throw lockedError((await j.getJob(tx.read, job.id)) ?? job);
