@@ -3,6 +3,7 @@ import type { Context } from '../context.js';
 import { CompanyctlError, ExitCode } from '../errors.js';
 import { explicitMappings } from '../services/import/mapping.js';
 import { IMPORT_KEYS, type ImportDeps, type ImportKey, type ImportOptions, type ImportSummary, type InputFormat, type MaxErrors } from '../services/import/index.js';
+import { parsePositiveInt } from './flags.js';
 import { outputFormat, plainLine, writeJson, writeTable } from './output.js';
 import { withCancellation } from './cancellation.js';
 
@@ -31,7 +32,7 @@ export function parseMaxErrors(value: string | undefined): MaxErrors | undefined
 
 export function parseImportFlags(
   file: string,
-  opts: { format?: string; encoding?: string; map?: string[]; mapping?: string; key: string; maxErrors?: string; dryRun?: boolean; rejects?: string; force?: boolean; chunkSize: string },
+  opts: { format?: string; encoding?: string; map?: string[]; mapping?: string; key: string; maxErrors?: string; dryRun?: boolean; rejects?: string; force?: boolean; chunkSize: string; maxRecordSize?: string; maxGzipRatio?: string },
 ): ImportOptions {
   if (!/^\d+$/.test(opts.chunkSize) || Number(opts.chunkSize) < 1 || Number(opts.chunkSize) > 1_000_000) {
     throw usage('--chunk-size', `${JSON.stringify(opts.chunkSize)} is not a whole number from 1 to 1000000`);
@@ -47,7 +48,15 @@ export function parseImportFlags(
     dryRun: !!opts.dryRun,
     rejectsFile: opts.rejects,
     force: !!opts.force,
+    maxRecordChars: opts.maxRecordSize === undefined ? undefined : parsePositiveInt(opts.maxRecordSize, '--max-record-size')! * (1 << 20),
+    maxGzipRatio: parseGzipRatio(opts.maxGzipRatio),
   };
+}
+
+function parseGzipRatio(value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  if (!/^\d+$/.test(value) || !Number.isSafeInteger(Number(value))) throw usage('--max-gzip-ratio', `${JSON.stringify(value)} is not a whole number (0: no limit)`);
+  return Number(value);
 }
 
 export function parseJobId(value: string): number {

@@ -205,3 +205,71 @@ describe('job identity', () => {
     expect(same.resumedFrom).toBeGreaterThan(0);
   });
 });
+
+describe('records too large, inputs without end, gzip bombs, deep nesting', () => {
+  const failure = async (p: Promise<unknown>) => {
+    const e = await p.then(
+      () => undefined,
+      (x: unknown) => x,
+    );
+    expect(e, 'expected an error').toBeInstanceOf(CompanyctlError);
+    const err = e as CompanyctlError;
+    // A failed run wraps the reader's error; the cause names the limit and the flag.
+    const cause = (err.cause as CompanyctlError | undefined) ?? err;
+    return { err, cause };
+  };
+
+  it('one NDJSON line over the limit stops the import naming the line, the limit and the flag', async () => {
+    const long = `{"name":"${'x'.repeat(3 << 20)}","domain":"long.com"}`;
+    const input = file(`{"name":"A","domain":"a-ok.com"}\n${long}\n`, `long-${++n}.ndjson`);
+    for (const dryRun of [true, false]) {
+      const { err, cause } = await failure(runImport(deps(), opts(input, { dryRun })));
+      expect(cause.code).toBe('COMPANYCTL_INVALID_INPUT');
+      expect(cause.field).toBe('--max-record-size');
+      expect(cause.message).toMatch(/^line 2: .*longer than 1 MiB/);
+      expect(`${cause.hint}`).toContain('--max-record-size');
+      if (!dryRun) expect(err.code).toBe('COMPANYCTL_IMPORT_FAILED');
+    }
+    // Raised, the record is read (and rejected by validation, as any too-long name is).
+    const s = await runImport(deps(), opts(input, { maxRecordChars: 4 << 20 }));
+    expect(s).toMatchObject({ rows: 2, inserted: 1, rejected: 1 });
+  });
+
+  it('a JSON array element over the limit stops the import the same way', async () => {
+    const input = file(`[{"name":"A","domain":"a-json.com"},\n{"name":"${'y'.repeat(3 << 20)}"}]`, `long-${++n}.json`);
+    const { cause } = await failure(runImport(deps(), opts(input, { dryRun: true })));
+    expect(cause).toMatchObject({ code: 'COMPANYCTL_INVALID_INPUT', field: '--max-record-size' });
+    expect(cause.message).toMatch(/^line 2: /);
+  });
+
+  it('/dev/zero as CSV ends at the record limit instead of reading for ever', async () => {
+    const { cause } = await failure(runImport(deps(), opts('/dev/zero', { format: 'csv', dryRun: true })));
+    expect(cause).toMatchObject({ code: 'COMPANYCTL_INVALID_INPUT', field: '--max-record-size' });
+    const real = await failure(runImport(deps(), opts('/dev/zero', { format: 'csv' })));
+    expect(real.cause).toMatchObject({ field: '--max-record-size' });
+  });
+
+  it('a gzip bomb is refused naming the ratio and the flag', async () => {
+    const { gzipSync } = await import('node:zlib');
+    // White space between array elements: every reader limit but the ratio lets it through.
+    const bomb = file(gzipSync(Buffer.concat([Buffer.from('['), Buffer.alloc(70 << 20, ' '), Buffer.from(']')])), `bomb-${++n}.json.gz`);
+    const { cause } = await failure(runImport(deps(), opts(bomb, { dryRun: true })));
+    expect(cause).toMatchObject({ code: 'COMPANYCTL_INVALID_INPUT', field: '--max-gzip-ratio' });
+    expect(cause.hint).toContain('--max-gzip-ratio');
+  });
+
+  it('a record nested 5,000 deep is rejected naming the limit; the rows around it are imported', async () => {
+    const deep = `{"name":"Deep","domain":"deep.com","tags":${'['.repeat(5000)}${']'.repeat(5000)}}`;
+    for (const [ext, text] of [
+      ['ndjson', `{"name":"A","domain":"a-deep.com"}\n${deep}\n{"name":"B","domain":"b-deep.com"}\n`],
+      ['json', `[{"name":"A","domain":"a-deep.com"},\n${deep},\n{"name":"B","domain":"b-deep.com"}]`],
+    ]) {
+      const s = await runImport(deps(), opts(file(text!, `deep-${++n}.${ext}`)));
+      expect(s).toMatchObject({ rows: 3, rejected: 1 });
+      const reject = JSON.parse(readFileSync(s.rejectsFile!, 'utf8').trim());
+      expect(reject).toMatchObject({ line: 2, field: 'record' });
+      expect(reject.reason).toMatch(/deeper than 32 levels/);
+    }
+    expect(await domains()).toEqual(expect.arrayContaining(['a-deep.com', 'b-deep.com']));
+  });
+});

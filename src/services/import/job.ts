@@ -131,7 +131,16 @@ export async function resumeImport(deps: ImportDeps, jobId: number, input: strin
   const owner = newLockOwner();
   await claim(store, job, owner, now);
   // jobOptions() stores absent options as null.
-  const o = job.options as { key: string; chunkSize: number; format: InputFormat | null; encoding: string | null; mapping: [string, InputField | null][]; maxErrors: MaxErrors | null };
+  const o = job.options as {
+    key: string;
+    chunkSize: number;
+    format: InputFormat | null;
+    encoding: string | null;
+    mapping: [string, InputField | null][];
+    maxErrors: MaxErrors | null;
+    maxRecordChars?: number | null;
+    maxGzipRatio?: number | null;
+  };
   const [kind, src] = o.key.split(':') as [ImportKey['kind'], string | undefined];
   const opts: ImportOptions = {
     source,
@@ -142,6 +151,8 @@ export async function resumeImport(deps: ImportDeps, jobId: number, input: strin
     chunkSize: o.chunkSize,
     maxErrors: o.maxErrors ?? undefined,
     rejectsFile: job.rejectsFile || undefined,
+    maxRecordChars: o.maxRecordChars ?? undefined,
+    maxGzipRatio: o.maxGzipRatio ?? undefined,
   };
   return execute(deps, store, (await j.getJob(store.read, jobId))!, owner, opts, progress, signal, true);
 }
@@ -154,6 +165,8 @@ function jobOptions(opts: ImportOptions): Record<string, unknown> {
     encoding: opts.encoding ?? null,
     mapping: opts.mapping,
     maxErrors: opts.maxErrors ?? null,
+    maxRecordChars: opts.maxRecordChars ?? null,
+    maxGzipRatio: opts.maxGzipRatio ?? null,
   };
 }
 

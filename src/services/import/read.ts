@@ -43,6 +43,10 @@ export interface PipelineOptions {
   hashInput?: boolean;
   /** Resume of a streamed input: the prefix its committed rows were read from, proven before any row is sent. */
   verifyPrefix?: InputPrefix;
+  /** The longest record read (characters; --max-record-size). */
+  maxRecordChars?: number;
+  /** How many times its compressed size a gzip input may expand to (--max-gzip-ratio). */
+  maxGzipRatio?: number;
   /**
    * Check repeated keys here, with a key table in memory (dry runs: nothing is written). A
    * real import leaves it to the writer, which knows every company id it touched (1 bit an id,
@@ -69,7 +73,7 @@ export async function* runPipeline(opts: PipelineOptions, stdin: NodeJS.Readable
     }
     return held.length ? [...held.splice(0), c] : [c];
   };
-  const decoded = await decode(openSourceBytes(opts.source, stdin), stats, opts.encoding, hash);
+  const decoded = await decode(openSourceBytes(opts.source, stdin), stats, opts.encoding, hash, opts.maxGzipRatio);
   const { head, text } = await peekText(decoded.text);
   const format = opts.format ?? (opts.source !== '-' ? formatFromName(opts.source) : undefined) ?? sniffFormat(head);
   if (head.trim() === '') {
@@ -87,7 +91,7 @@ export async function* runPipeline(opts: PipelineOptions, stdin: NodeJS.Readable
   let headerMask = 0;
   const spec = FORMATS[format];
   if (spec.tabular) {
-    const batches = spec.records(text, head);
+    const batches = spec.records(text, head, opts.maxRecordChars);
     const first = await batches.next();
     const headerRecord = first.done ? undefined : first.value[0];
     if (!headerRecord?.cells) throw new CompanyctlError('COMPANYCTL_INVALID_INPUT', 'the input has no header row', { field: 'file' });
@@ -108,7 +112,7 @@ export async function* runPipeline(opts: PipelineOptions, stdin: NodeJS.Readable
     }
     yield { type: 'header', header: { format, encoding: decoded.encoding, columns, unknown: mapping.unknown, ignored: mapping.ignored, total: stats.total } };
   } else {
-    records = spec.records(text, head);
+    records = spec.records(text, head, opts.maxRecordChars);
     yield { type: 'header', header: { format, encoding: decoded.encoding, unknown: [], ignored: [], total: stats.total } };
   }
 

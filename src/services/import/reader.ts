@@ -111,6 +111,8 @@ export function pipelineOptions(opts: ImportOptions, skipRecords: number, today:
     skipRecords,
     today: today.toISOString(),
     hashInput,
+    maxRecordChars: opts.maxRecordChars,
+    maxGzipRatio: opts.maxGzipRatio,
   };
 }
 

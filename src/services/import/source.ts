@@ -111,8 +111,13 @@ export function isRegularFile(path: string): boolean {
   }
 }
 
+/** A gzip input may expand this many times its compressed size (text compresses 5-20x; a bomb 1000x)... */
+export const MAX_GZIP_RATIO = 100;
+/** ...once it has expanded past this much: small inputs are never refused. */
+const GZIP_RATIO_FLOOR = 64 << 20;
+
 /** Raw bytes -> decompressed bytes (gzip detected by its magic number), counting raw bytes. */
-async function* decompressed(src: AsyncIterable<Buffer>, stats: InputStats, hash?: StreamHash): AsyncGenerator<Buffer> {
+async function* decompressed(src: AsyncIterable<Buffer>, stats: InputStats, hash?: StreamHash, maxRatio = MAX_GZIP_RATIO): AsyncGenerator<Buffer> {
   const it = src[Symbol.asyncIterator]();
   let first = await it.next();
   while (!first.done && first.value.length === 0) first = await it.next();
@@ -134,8 +139,19 @@ async function* decompressed(src: AsyncIterable<Buffer>, stats: InputStats, hash
     const input = Readable.from(counted());
     input.on('error', (e) => gunzip.destroy(e));
     input.pipe(gunzip);
+    let out = 0;
     try {
-      for await (const b of gunzip) yield b as Buffer;
+      for await (const b of gunzip) {
+        out += (b as Buffer).length;
+        if (maxRatio > 0 && out > GZIP_RATIO_FLOOR && out > maxRatio * stats.bytes) {
+          throw invalid(
+            `the gzip input expands to more than ${maxRatio} times its size (${out} bytes from ${stats.bytes}); refusing what looks like a decompression bomb`,
+            '--max-gzip-ratio',
+            'if the file is genuine, raise the limit with --max-gzip-ratio <n> (0: no limit)',
+          );
+        }
+        yield b as Buffer;
+      }
     } catch (e) {
       if (e instanceof CompanyctlError) throw e;
       throw invalid(`the gzip input is damaged: ${(e as Error).message}`, 'file');
@@ -151,7 +167,7 @@ export interface DecodedInput {
 }
 
 /** Bytes -> text. A BOM decides UTF-8 / UTF-16; otherwise `encoding` (default UTF-8, strict). */
-export async function decode(src: AsyncIterable<Buffer>, stats: InputStats, encoding: string | undefined, hash?: StreamHash): Promise<DecodedInput> {
+export async function decode(src: AsyncIterable<Buffer>, stats: InputStats, encoding: string | undefined, hash?: StreamHash, maxGzipRatio?: number): Promise<DecodedInput> {
   const { default: iconv } = await import('iconv-lite');
   if (encoding !== undefined && !iconv.encodingExists(encoding)) {
     throw new CompanyctlError('COMPANYCTL_USAGE', `--encoding: ${JSON.stringify(encoding)} is not an encoding this companyctl knows`, {
@@ -159,7 +175,7 @@ export async function decode(src: AsyncIterable<Buffer>, stats: InputStats, enco
       hint: 'e.g. utf-8, utf-16le, windows-1252, latin1, iso-8859-15, macintosh, cp850',
     });
   }
-  const bytes = decompressed(src, stats, hash);
+  const bytes = decompressed(src, stats, hash, maxGzipRatio);
   const head = await bytes.next();
   const first = head.done ? Buffer.alloc(0) : head.value;
   let enc = (encoding ?? 'utf-8').toLowerCase();

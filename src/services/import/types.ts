@@ -39,6 +39,10 @@ export interface ImportOptions {
   rejectsFile?: string;
   /** Replace an existing --rejects file (--force). */
   force?: boolean;
+  /** --max-record-size in characters (default 1 MiB). */
+  maxRecordChars?: number;
+  /** --max-gzip-ratio (default 100; 0: no limit). */
+  maxGzipRatio?: number;
 }
 
 export interface ImportProgress {
