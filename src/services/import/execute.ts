@@ -79,7 +79,10 @@ export async function execute(
   } finally {
     queue.clear();
     await src.close().catch(() => undefined);
-    if (bulk) {
+    if (bulk && signal?.aborted) {
+      // Stopping at once: the rows are committed; the note in store_meta has the next import or `db migrate` build them.
+      progress.notice('the name, country and updated-at indexes are built by the next import or "companyctl db migrate"');
+    } else if (bulk) {
       progress.notice('building the name, country and updated-at indexes ...');
       // The rows are committed whatever happens here: a failed build is a notice, and the note
       // in store_meta lets the next import or `db migrate` build what is missing.
@@ -111,13 +114,23 @@ class ChunkLoop {
     private readonly progress: ImportProgress,
     private readonly signal: AbortSignal | undefined,
     private readonly resumed: boolean,
-  ) {}
+  ) {
+    this.stopped = new Promise((resolve) => signal?.addEventListener('abort', () => resolve(undefined), { once: true }));
+  }
+
+  private readonly stopped: Promise<undefined>;
 
   /** The reader's next batch of rows; header, unknown-column and end events are handled on the way. */
   async nextBatch(): Promise<Chunk | undefined> {
     const { run, src } = this;
     for (;;) {
-      const ev = await src.next();
+      // A stop signal ends the wait for the reader at once (a long record, a silent pipe):
+      // the chunk in flight commits what it has, and the reader is closed.
+      const ev = this.signal?.aborted ? undefined : await Promise.race([src.next(), this.stopped]);
+      if (!ev && this.signal?.aborted) {
+        this.stopReason ??= cancelled;
+        return undefined;
+      }
       if (!ev) {
         this.ended = true;
         return undefined;

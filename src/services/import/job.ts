@@ -8,7 +8,7 @@ import type { ImportJob, JobState } from '../../infra/db/import-jobs.js';
 import { newLockOwner } from '../../infra/run-lock.js';
 import { dryRun } from './dry-run.js';
 import { execute } from './execute.js';
-import { claim, jobOwnerAlive, lockedError, reapDeadJobs } from './lock.js';
+import { claim, DEFAULT_WAIT_MS, ImportTurn, jobOwnerAlive, lockedError, reapDeadJobs } from './lock.js';
 import { formatFromName, type InputFormat } from './formats.js';
 import type { InputField } from './mapping.js';
 import { describeImportKey, type ImportKey } from './rows.js';
@@ -43,7 +43,7 @@ export async function runImport(deps: ImportDeps, opts: ImportOptions, progress:
   const rejectsFile = opts.rejectsFile ? resolve(opts.rejectsFile) : undefined;
   if (opts.dryRun) {
     if (rejectsFile) checkRejectsPath(rejectsFile, { force: opts.force, input: source });
-    return dryRun(deps, { ...opts, source }, progress);
+    return dryRun(deps, { ...opts, source }, progress, signal);
   }
   // A pipe or /dev/fd/N can be read once only: it is hashed while it streams, as stdin is.
   const streamed = !isRegularFile(source);
@@ -52,8 +52,13 @@ export async function runImport(deps: ImportDeps, opts: ImportOptions, progress:
   });
   const identity = jobIdentity(source, checksum, opts);
   const store = await deps.store();
-  await reapDeadJobs(store, deps.now());
   const j = await jobs();
+  // The same job already running is refused at once (overlapping cron runs); other imports are waited for.
+  const current = await j.latestJob(store.read, identity);
+  if (current?.state === 'running' && jobOwnerAlive(current, deps.now())) throw lockedError(current);
+  const turn = new ImportTurn(store, { waitMs: opts.waitMs ?? DEFAULT_WAIT_MS, notice: (m) => progress.notice(m), signal, now: deps.now });
+  await turn.wait();
+  await reapDeadJobs(store, deps.now());
   const owner = newLockOwner();
   const now = deps.now();
   let job: ImportJob | undefined = await j.latestJob(store.read, identity);
@@ -61,12 +66,13 @@ export async function runImport(deps: ImportDeps, opts: ImportOptions, progress:
   if (job && (job.state === 'running' || job.state === 'failed' || job.state === 'cancelled')) {
     if (job.state === 'running' && jobOwnerAlive(job, now)) throw lockedError(job);
     if (rejectsFile) checkRejectsPath(rejectsFile, { force: opts.force, input: source, ownedByJob: job.rejectsFile ?? undefined });
-    await claim(store, job, owner, now);
+    const claimed = job;
+    await turn.write(() => claim(store, claimed, owner, now));
     resumed = true;
   } else {
     if (rejectsFile) checkRejectsPath(rejectsFile, { force: opts.force, input: source });
-    const id = await store
-      .transaction((tx) =>
+    const id = await turn
+      .write(() => store.transaction((tx) =>
         j.createJob(tx, {
           source,
           identity,
@@ -79,7 +85,7 @@ export async function runImport(deps: ImportDeps, opts: ImportOptions, progress:
           actor: deps.actor,
           now: now.toISOString(),
         }),
-      )
+      ))
       .catch(async (e) => {
         // Another run created the same job a moment ago (the unique running index).
         const other = await j.latestJob(store.read, identity);
@@ -88,11 +94,20 @@ export async function runImport(deps: ImportDeps, opts: ImportOptions, progress:
       });
     job = (await j.getJob(store.read, id))!;
   }
+  // Two runs that started together: the older job writes first.
+  await turn.wait(job.id);
   return execute(deps, store, job, owner, { ...opts, source }, progress, signal, resumed);
 }
 
 /** `import resume <job>`: continue a job from its checkpoint, with the options it started with. */
-export async function resumeImport(deps: ImportDeps, jobId: number, input: string | undefined, progress: ImportProgress = silentProgress, signal?: AbortSignal): Promise<ImportSummary> {
+export async function resumeImport(
+  deps: ImportDeps,
+  jobId: number,
+  input: string | undefined,
+  progress: ImportProgress = silentProgress,
+  signal?: AbortSignal,
+  waitMs?: number,
+): Promise<ImportSummary> {
   const store = await deps.store();
   const j = await jobs();
   const job = await j.getJob(store.read, jobId);
@@ -129,7 +144,9 @@ export async function resumeImport(deps: ImportDeps, jobId: number, input: strin
     }
   }
   const owner = newLockOwner();
-  await claim(store, job, owner, now);
+  const turn = new ImportTurn(store, { waitMs: waitMs ?? DEFAULT_WAIT_MS, notice: (m) => progress.notice(m), signal, now: deps.now });
+  await turn.wait(job.id);
+  await turn.write(() => claim(store, job, owner, now));
   // jobOptions() stores absent options as null.
   const o = job.options as {
     key: string;

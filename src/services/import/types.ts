@@ -43,6 +43,8 @@ export interface ImportOptions {
   maxRecordChars?: number;
   /** --max-gzip-ratio (default 100; 0: no limit). */
   maxGzipRatio?: number;
+  /** --wait: how long to wait for other imports into the same SQLite store (default 1 hour). */
+  waitMs?: number;
 }
 
 export interface ImportProgress {
