@@ -56,6 +56,7 @@ export async function exportRun(ctx: Context, opts: ExportOptions): Promise<numb
   const { createWriteStream, rmSync } = await import('node:fs');
   const { finished } = await import('node:stream/promises');
   const files = await import('../src/infra/files.js');
+  const { unwritable } = await import('../src/infra/user-file.js');
   const { CompanyctlError } = await import('../src/errors.js');
   const target = opts.output!;
   const kind = files.outputKind(target);
@@ -68,19 +69,29 @@ export async function exportRun(ctx: Context, opts: ExportOptions): Promise<numb
   // A pipe or terminal (-o /dev/stdout, a named pipe) is written as it is: nothing to replace.
   // A file is written beside the target under an unpredictable name and moved in at the end,
   // so a failed export never leaves half a file and a planted symlink is never followed.
-  const tmp = kind === 'stream' ? undefined : files.createTempBeside(target);
+  let tmp: { path: string; fd: number } | undefined;
+  try {
+    tmp = kind === 'stream' ? undefined : files.createTempBeside(target);
+  } catch (e) {
+    throw unwritable(target, e, '--output');
+  }
   const out = tmp ? createWriteStream(tmp.path, { fd: tmp.fd }) : createWriteStream(target, { flags: 'a' });
+  let failure: unknown;
+  // Without a listener a failed write (a full disk) is an unhandled 'error' event: a crash.
+  out.on('error', (e) => (failure ??= e));
   try {
     const n = await exportCompanies(companyDeps(ctx), list, fields, format, out);
     out.end();
     await finished(out);
+    if (failure) throw failure;
     if (tmp) files.publishTemp(tmp.path, target, { force: opts.force, flag: '--output' });
     ctx.notice(`exported ${n} companies to ${target}`);
-    if (ctx.globals.json) ctx.io.stdout.write(`${JSON.stringify({ file: target, format, companies: n })}\n`);
+    if (ctx.globals.json) ctx.io.stdout.write(`${JSON.stringify({ file: target, format, companies: n })}
+`);
   } catch (e) {
     out.destroy();
     if (tmp) rmSync(tmp.path, { force: true });
-    throw e;
+    throw unwritable(target, failure ?? e, '--output');
   }
   return 0;
 }

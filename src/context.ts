@@ -177,7 +177,16 @@ function safeUserName(): string {
 
 /** What the auth service needs, from this run's context. */
 export function authDeps(ctx: Context): AuthDeps {
-  return { store: () => ctx.store(), cache: ctx.cache(), now: () => ctx.now(), sessionCacheSeconds: ctx.config().sessionCacheSeconds ?? 30 };
+  return {
+    store: () => ctx.store(),
+    cache: ctx.cache(),
+    now: () => ctx.now(),
+    sessionCacheSeconds: ctx.config().sessionCacheSeconds ?? 30,
+    // Read when an event is recorded: the identity may be set after these deps were made.
+    get actor() {
+      return ctx.actor();
+    },
+  };
 }
 
 /** Find this run's token (COMPANYCTL_TOKEN, then the stored one) and verify it. */

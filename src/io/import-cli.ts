@@ -3,8 +3,7 @@ import type { Context } from '../context.js';
 import { CompanyctlError, ExitCode } from '../errors.js';
 import { explicitMappings } from '../services/import/mapping.js';
 import { IMPORT_KEYS, type ImportDeps, type ImportKey, type ImportOptions, type ImportSummary, type InputFormat, type MaxErrors } from '../services/import/index.js';
-import { parseDuration } from '../domain/roles.js';
-import { parsePositiveInt } from './flags.js';
+import { parseDuration, parsePositiveInt } from './flags.js';
 import { outputFormat, plainLine, writeJson, writeTable } from './output.js';
 import { withCancellation } from './cancellation.js';
 
@@ -59,9 +58,7 @@ export function parseImportFlags(
 export function parseWait(value: string | undefined): number | undefined {
   if (value === undefined) return undefined;
   if (value.trim() === '0') return 0;
-  const ms = parseDuration(value);
-  if (ms === undefined) throw usage('--wait', `${JSON.stringify(value)} is not a duration (e.g. 30m, 6h) or 0`);
-  return ms;
+  return parseDuration('--wait', value, { units: ['s', 'm', 'h', 'd'], example: '30m, 6h, or 0' });
 }
 
 function parseGzipRatio(value: string | undefined): number | undefined {
