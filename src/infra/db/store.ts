@@ -57,11 +57,15 @@ const notInitialised = (loc: StoreLocation) =>
     hint: 'run "companyctl init" to create it, or pass --db / COMPANYCTL_DB',
   });
 
-/** Open an initialised store whose schema matches this code. */
-export async function openStore(loc: StoreLocation): Promise<Store> {
+/**
+ * Open an initialised store whose schema matches this code; `pendingOk` lets `db migrate` open
+ * an older one (to authenticate its caller) before it migrates.
+ */
+export async function openStore(loc: StoreLocation, opts: { pendingOk?: boolean } = {}): Promise<Store> {
   const store = loc.dialect === 'sqlite' ? await openSqlite(loc) : await openPostgres(loc);
   try {
-    assertSchemaCurrent(loc, await readSchemaStatus(store.read));
+    const status = await readSchemaStatus(store.read);
+    assertSchemaCurrent(loc, opts.pendingOk ? { ...status, pending: [] } : status);
   } catch (e) {
     await store.close();
     throw e;

@@ -3,9 +3,9 @@
 // rows in the store's column order. It runs on a worker thread in the built binary
 // (reader-worker.ts), so parsing and validating overlap with the writes on the main thread;
 // tests and the fallback run it in-thread. It never touches the store.
-import { createHash } from 'node:crypto';
 import type { CompanyInput } from '../../domain/company.js';
 import { CompanyctlError, ValidationError } from '../../errors.js';
+import type { InputPrefix } from '../../infra/db/import-jobs.js';
 import { KeySet, repeatsKey } from './duplicates.js';
 import { FORMATS, formatFromName, sniffFormat, type InputFormat } from './formats.js';
 import { mapHeader, type InputField } from './mapping.js';
@@ -25,7 +25,7 @@ import {
   type PipelineEvent,
   type PipelineHeader,
 } from './rows.js';
-import { decode, openSourceBytes, peekText, sourceSize, type InputStats } from './source.js';
+import { decode, openSourceBytes, peekText, sourceSize, StreamHash, type InputStats } from './source.js';
 import { compileRowValidator } from './validate.js';
 
 export interface PipelineOptions {
@@ -40,8 +40,14 @@ export interface PipelineOptions {
   skipRecords: number;
   /** The date "in the future" is judged against (YYYY-MM-DD…), as `company create` does. */
   today: string;
-  /** Compute the input's sha256 while reading (stdin, whose checksum is not known up front). */
+  /** Compute the input's sha256 while reading (stdin, a pipe: no checksum up front). */
   hashInput?: boolean;
+  /** Resume of a streamed input: the prefix its committed rows were read from, proven before any row is sent. */
+  verifyPrefix?: InputPrefix;
+  /** The longest record read (characters; --max-record-size). */
+  maxRecordChars?: number;
+  /** How many times its compressed size a gzip input may expand to (--max-gzip-ratio). */
+  maxGzipRatio?: number;
   /**
    * Check repeated keys here, with a key table in memory (dry runs: nothing is written). A
    * real import leaves it to the writer, which knows every company id it touched (1 bit an id,
@@ -57,25 +63,35 @@ const unguard = (s: string): string => (/^'+[=+\-@\t\r]/.test(s) ? s.slice(1) : 
 /** The input opened: its text (first characters peeked) and format. */
 async function openInput(opts: PipelineOptions, stdin: NodeJS.ReadableStream) {
   const stats: InputStats = { bytes: 0, total: sourceSize(opts.source) };
-  const hash = opts.hashInput ? createHash('sha256') : undefined;
-  const decoded = await decode(openSourceBytes(opts.source, stdin), stats, opts.encoding, hash);
+  const hash = opts.hashInput || opts.verifyPrefix ? new StreamHash(opts.verifyPrefix) : undefined;
+  // Rows after the committed part wait here until the input is proven to be the job's.
+  const held: Chunk[] = [];
+  const cut = (c: Chunk): Chunk[] => {
+    if (hash) c.prefix = hash.snapshot();
+    if (hash && !hash.prefixOk) {
+      held.push(c);
+      return [];
+    }
+    return held.length ? [...held.splice(0), c] : [c];
+  };
+  const decoded = await decode(openSourceBytes(opts.source, stdin), stats, opts.encoding, hash, opts.maxGzipRatio);
   const { head, text } = await peekText(decoded.text);
   const format = opts.format ?? (opts.source !== '-' ? formatFromName(opts.source) : undefined) ?? sniffFormat(head);
   if (head.trim() === '') {
     throw new CompanyctlError('COMPANYCTL_INVALID_INPUT', `${opts.source === '-' ? 'stdin' : opts.source} is empty`, { field: 'file' });
   }
-  return { stats, hash, encoding: decoded.encoding, head, text, format };
+  return { stats, hash, held, cut, encoding: decoded.encoding, head, text, format };
 }
 
 /** The records of the input after its header row (tabular formats), and the header's mapping. */
-async function readHeader(input: Awaited<ReturnType<typeof openInput>>, explicit: Map<string, InputField | null>) {
+async function readHeader(input: Awaited<ReturnType<typeof openInput>>, explicit: Map<string, InputField | null>, maxRecordChars?: number) {
   const { format, head, text, stats, encoding } = input;
   const spec = FORMATS[format];
   if (!spec.tabular) {
     const header: PipelineHeader = { format, encoding, unknown: [], ignored: [], total: stats.total };
-    return { records: spec.records(text, head), header, fields: [] as (InputField | null)[], headerMask: 0 };
+    return { records: spec.records(text, head, maxRecordChars), header, fields: [] as (InputField | null)[], headerMask: 0 };
   }
-  const batches = spec.records(text, head);
+  const batches = spec.records(text, head, maxRecordChars);
   const first = await batches.next();
   const headerRecord = first.done ? undefined : first.value[0];
   if (!headerRecord?.cells) throw new CompanyctlError('COMPANYCTL_INVALID_INPUT', 'the input has no header row', { field: 'file' });
@@ -167,13 +183,13 @@ function issueReason(e: ValidationError): [string, string] {
 /** Run the read side; `stdin` is the stream for source '-'. */
 export async function* runPipeline(opts: PipelineOptions, stdin: NodeJS.ReadableStream): AsyncGenerator<PipelineEvent> {
   const input = await openInput(opts, stdin);
-  const { stats, hash } = input;
+  const { stats, hash, held, cut } = input;
   const validate = compileRowValidator(new Date(opts.today));
   const explicit = new Map(opts.explicit);
   const seen = opts.checkDuplicates ? new KeySet() : undefined;
   const keyField = KEY_FIELD[opts.key.kind];
   const keyLabel = describeImportKey(opts.key);
-  const { records, header, fields, headerMask } = await readHeader(input, explicit);
+  const { records, header, fields, headerMask } = await readHeader(input, explicit, opts.maxRecordChars);
   yield { type: 'header', header };
   const mapper = new FieldMapper(fields, header.columns?.length ?? 0, headerMask, explicit);
 
@@ -244,14 +260,13 @@ export async function* runPipeline(opts: PipelineOptions, stdin: NodeJS.Readable
     }
     if (chunk.records >= opts.chunkSize) {
       chunk.bytes = stats.bytes;
-      yield { type: 'chunk', chunk };
+      for (const c of cut(chunk)) yield { type: 'chunk', chunk: c };
       chunk = newChunk();
     }
   }
   if (replay?.lines.length) yield { type: 'chunk', chunk: replay };
-  if (chunk.records > 0) {
-    chunk.bytes = stats.bytes;
-    yield { type: 'chunk', chunk };
-  }
-  yield { type: 'end', records: recordNo, bytes: stats.bytes, checksum: hash?.digest('hex') };
+  if (hash && !hash.prefixOk) hash.end(); // throws: the input ended before the job's prefix
+  chunk.bytes = stats.bytes;
+  for (const c of chunk.records > 0 ? cut(chunk) : held.splice(0)) yield { type: 'chunk', chunk: c };
+  yield { type: 'end', records: recordNo, bytes: stats.bytes, checksum: hash?.end() };
 }
