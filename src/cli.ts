@@ -3,7 +3,8 @@
 // imports its services inside its action, so `--help` loads nothing heavy.
 import { Command, CommanderError, Option } from 'commander';
 import type { Context, GlobalOptions, IO } from './context.js';
-import { CompanyctlError, ExitCode, isCompanyctlError } from './errors.js';
+import { CompanyctlError, diskFullError, ExitCode, isCompanyctlError } from './errors.js';
+import { escapeControl, terminalSafeJson } from './io/escape.js';
 import type { Prompter } from './io/prompter.js';
 import * as init from '../commands/init.js';
 import * as demo from '../commands/demo.js';
@@ -17,12 +18,12 @@ import * as dbMigrate from '../commands/db/migrate.js';
 import * as dbStatus from '../commands/db/status.js';
 import * as cacheStats from '../commands/cache/stats.js';
 import * as cacheClear from '../commands/cache/clear.js';
-import * as importCmd from '../commands/import.js';
+import * as importCmd from '../commands/import/import.js';
 import * as importResume from '../commands/import/resume.js';
 import * as importList from '../commands/import/list.js';
 import * as importShow from '../commands/import/show.js';
 import * as exportCmd from '../commands/export.js';
-import * as enrichCmd from '../commands/enrich.js';
+import * as enrichCmd from '../commands/enrich/enrich.js';
 import * as enrichSetKey from '../commands/enrich/set-key.js';
 import * as enrichList from '../commands/enrich/list.js';
 import * as eventsList from '../commands/events/list.js';
@@ -322,7 +323,7 @@ async function logError(err: unknown, exitCode: number, env: Record<string, stri
     const { appLog } = await import('./context.js');
     const { resolvePaths } = await import('./infra/paths.js');
     const known = isCompanyctlError(err);
-    const code = known ? err.code : err instanceof CommanderError ? 'COMPANYCTL_USAGE' : 'COMPANYCTL_INTERNAL';
+    const code = diskFullError(err)?.code ?? (known ? err.code : err instanceof CommanderError ? 'COMPANYCTL_USAGE' : 'COMPANYCTL_INTERNAL');
     appLog(
       { paths: ctx?.paths ?? resolvePaths(env), argv: argv.slice(2) },
       {
@@ -362,17 +363,18 @@ export function reportError(err: unknown, io: IO, opts: { json: boolean; debug: 
     }
     return ExitCode.usage;
   }
-  const known = isCompanyctlError(err)
+  const known = diskFullError(err) ?? (isCompanyctlError(err)
     ? err
     : new CompanyctlError('COMPANYCTL_INTERNAL', `internal error: ${(err as Error)?.message ?? String(err)}`, {
         hint: opts.debug ? undefined : 'run again with --debug for details, and report it with the command you ran',
-      });
+      }));
+  // Messages echo input (file headers, cells, remote replies): escaped, never obeyed by the terminal.
   if (opts.json) {
     const { code, message, hint, field, data } = known.toJSON();
-    io.stderr.write(`${JSON.stringify({ error: { code, message, hint: hint ?? null, field, data } })}\n`);
+    io.stderr.write(`${terminalSafeJson({ error: { code, message, hint: hint ?? null, field, data } })}\n`);
   } else {
-    io.stderr.write(`companyctl: ${known.message}\n`);
-    if (known.hint) io.stderr.write(`hint: ${known.hint}\n`);
+    io.stderr.write(`companyctl: ${escapeControl(known.message, { oneLine: true })}\n`);
+    if (known.hint) io.stderr.write(`hint: ${escapeControl(known.hint, { oneLine: true })}\n`);
   }
   if (opts.debug && err instanceof Error && err.stack) io.stderr.write(`${err.stack}\n`);
   return known.exitCode;
@@ -388,9 +390,19 @@ export async function main(argv: string[]): Promise<void> {
     stdoutIsTTY: !!process.stdout.isTTY,
     stderrIsTTY: !!process.stderr.isTTY,
   };
-  // A closed pipe (`companyctl company list | head`) is not an error.
+  // A closed pipe (`companyctl company list | head`) is not an error; any other failure to
+  // write the data (a full disk under `> out.csv`) is, after the command had its say.
+  let stdoutError: NodeJS.ErrnoException | undefined;
   process.stdout.on('error', (e: NodeJS.ErrnoException) => {
     if (e.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+    stdoutError ??= e;
   });
-  process.exitCode = await runCli(argv, io, process.env);
+  const code = await runCli(argv, io, process.env);
+  await new Promise((r) => setImmediate(r));
+  if (stdoutError && code === ExitCode.ok) {
+    process.exitCode = reportError(stdoutError, io, { json: argv.includes('--json'), debug: argv.includes('--debug') });
+    await logError(stdoutError, process.exitCode, process.env, argv, undefined);
+    return;
+  }
+  process.exitCode = code;
 }

@@ -8,6 +8,7 @@ import { FileCache } from './infra/cache.js';
 import { resolvePaths, type Paths } from './infra/paths.js';
 import { resolveStoreLocation, type StoreLocation } from './infra/db/location.js';
 import type { Store } from './infra/db/store.js';
+import { escapeControl } from './io/escape.js';
 import { terminalPrompter, type Prompter } from './io/prompter.js';
 import type { AuthDeps, Identity } from './services/auth.js';
 import type { CompanyDeps } from './services/company.js';
@@ -113,7 +114,7 @@ export function createContext(io: IO, env: Record<string, string | undefined>, g
       return ctx.storeLocation().dialect === 'postgresql' ? (cfg.cacheTtlSeconds ?? 30) : (cfg.sqliteCacheTtlSeconds ?? 0);
     },
     notice(message) {
-      if (!globals.quiet) io.stderr.write(`${message}\n`);
+      if (!globals.quiet) io.stderr.write(`${escapeControl(message)}\n`);
     },
     async close() {
       if (storePromise) {

@@ -26,6 +26,7 @@ export const ErrorCodes = {
   COMPANYCTL_SCHEMA_OUTDATED: ExitCode.failure,
   COMPANYCTL_STORE_UNAVAILABLE: ExitCode.failure,
   COMPANYCTL_STORE_BUSY: ExitCode.failure,
+  COMPANYCTL_DISK_FULL: ExitCode.failure,
   COMPANYCTL_CONFIG_INVALID: ExitCode.failure,
   COMPANYCTL_AUTH_REQUIRED: ExitCode.auth,
   COMPANYCTL_AUTH_FAILED: ExitCode.auth,
@@ -114,4 +115,27 @@ export class ValidationError extends CompanyctlError {
 
 export function isCompanyctlError(err: unknown): err is CompanyctlError {
   return err instanceof CompanyctlError;
+}
+
+// ENOSPC/EDQUOT from Node, SQLITE_FULL from SQLite, 53100 (disk_full) from PostgreSQL.
+const DISK_FULL_CODES = new Set(['ENOSPC', 'EDQUOT', 'SQLITE_FULL', '53100']);
+const DISK_FULL_TEXT = /no space left on device|database or disk is full|disk quota exceeded/i;
+
+/**
+ * The disk-full error behind `err` (itself or any error in its cause chain), as our typed
+ * error; undefined when the failure is something else.
+ */
+export function diskFullError(err: unknown): CompanyctlError | undefined {
+  let e: unknown = err;
+  for (let depth = 0; e && depth < 8; depth++, e = (e as { cause?: unknown }).cause) {
+    if (e instanceof CompanyctlError && e.code === 'COMPANYCTL_DISK_FULL') return e;
+    const { code, message, path } = e as { code?: unknown; message?: unknown; path?: unknown };
+    if (!DISK_FULL_CODES.has(String(code)) && !DISK_FULL_TEXT.test(String(message ?? ''))) continue;
+    const where = typeof path === 'string' ? ` writing ${path}` : '';
+    return new CompanyctlError('COMPANYCTL_DISK_FULL', `the disk is full${where} (${String(code ?? 'no space left')})`, {
+      hint: 'free some space (or raise the quota), then run the same command again: an import resumes from its last committed chunk',
+      cause: err,
+    });
+  }
+  return undefined;
 }

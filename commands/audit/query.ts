@@ -1,6 +1,7 @@
 // companyctl audit: query the audit log (the noun's default verb; `audit verify` and `audit
 // stats` are its subcommands, in verify.ts and stats.ts beside this file).
 import type { Command } from 'commander';
+import { parseInstant } from '../../src/domain/dates.js';
 import type { Runner } from '../../src/cli.js';
 import type { Context } from '../../src/context.js';
 
@@ -49,8 +50,8 @@ export function parseTimeFlag(flag: string, value: string | undefined, now: Date
   const v = value.trim();
   const age = /^(\d+)([mhdw])$/.exec(v);
   if (age) return new Date(now.getTime() - Number(age[1]) * { m: 60_000, h: 3_600_000, d: 86_400_000, w: 604_800_000 }[age[2] as 'm' | 'h' | 'd' | 'w']);
-  const t = /^\d{4}-\d{2}-\d{2}$/.test(v) ? Date.parse(`${v}T00:00:00Z`) : Date.parse(v);
-  if (Number.isNaN(t)) throw usage(flag, `${JSON.stringify(value)} is not a date, time or age (7d, 36h)`);
+  const t = parseInstant(v);
+  if (t === undefined) throw usage(flag, `${JSON.stringify(value)} is not a date (YYYY-MM-DD), ISO time or age (7d, 36h)`);
   return new Date(t);
 }
 

@@ -1,10 +1,8 @@
 // Flags, dependencies, cancellation and the summary of the import commands.
 import type { Context } from '../context.js';
 import { CompanyctlError, ExitCode } from '../errors.js';
-import { explicitMappings } from '../services/import-mapping.js';
-import { IMPORT_KEYS, type ImportKey } from '../services/import-pipeline.js';
-import type { InputFormat } from '../services/import-input.js';
-import type { ImportDeps, ImportOptions, ImportSummary, MaxErrors } from '../services/import.js';
+import { explicitMappings } from '../services/import/mapping.js';
+import { IMPORT_KEYS, type ImportDeps, type ImportKey, type ImportOptions, type ImportSummary, type InputFormat, type MaxErrors } from '../services/import/index.js';
 import { outputFormat, plainLine, writeJson, writeTable } from './output.js';
 import { withCancellation } from './cancellation.js';
 

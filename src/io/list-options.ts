@@ -1,4 +1,5 @@
 // `company list` flags -> validated list options (shared with `export` later).
+import { parseInstant } from '../domain/dates.js';
 import { normaliseCountry } from '../domain/normalise.js';
 import { COMPANY_STATUSES, SORT_FIELDS, type SortField } from '../domain/company.js';
 import { CompanyctlError } from '../errors.js';
@@ -67,7 +68,7 @@ export function parseSince(value: string, now: Date): string {
     const unit = { m: 60_000, h: 3_600_000, d: 86_400_000, w: 604_800_000 }[age[2] as 'm' | 'h' | 'd' | 'w'];
     return new Date(now.getTime() - Number(age[1]) * unit).toISOString();
   }
-  const t = /^\d{4}-\d{2}-\d{2}$/.test(value.trim()) ? Date.parse(`${value.trim()}T00:00:00Z`) : Date.parse(value);
-  if (Number.isNaN(t)) throw usage('--updated-since', `${JSON.stringify(value)} is not a date, time or age (7d, 36h)`);
+  const t = parseInstant(value);
+  if (t === undefined) throw usage('--updated-since', `${JSON.stringify(value)} is not a date (YYYY-MM-DD), ISO time or age (7d, 36h)`);
   return new Date(t).toISOString();
 }

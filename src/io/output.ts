@@ -3,6 +3,7 @@
 import type { Context } from '../context.js';
 import { ALL_FIELDS, isCompanyField, type Company, type CompanyField } from '../domain/company.js';
 import { CompanyctlError } from '../errors.js';
+import { escapeControl } from './escape.js';
 
 export type Format = 'json' | 'ndjson' | 'table' | 'plain';
 
@@ -44,7 +45,7 @@ export function cell(v: unknown): string {
   if (v === null || v === undefined) return '';
   if (Array.isArray(v)) return v.map((x) => (typeof x === 'object' && x ? `${x.source}:${x.id}` : String(x))).join(';');
   // Escape sequences in data must not drive the terminal.
-  return String(v).replace(/[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+  return escapeControl(String(v));
 }
 
 /** Stable, tab-separated; tabs and newlines inside values become spaces. */

@@ -304,6 +304,9 @@ async function countAttempt(store: Store, name: string, now: Date): Promise<bool
   const windowOpenSince = new Date(now.getTime() - LOCKOUT.windowMs).toISOString();
   return store.transaction(async (tx) => {
     const ts = castTs(tx);
+    // Rows past their window and lock hold nothing a new attempt would not reset: drop them, so
+    // every name ever typed does not stay for good.
+    await exec(tx, `delete from login_throttle where window_started_at <= ${ts} and (locked_until is null or locked_until <= ${ts})`, [windowOpenSince, nowIso]);
     const rows = await tx.read.all<Record<string, unknown>>(
       `insert into login_throttle (username, failures, window_started_at, locked_until) values (?, 1, ${ts}, null)
        on conflict (username) do update set
@@ -492,6 +495,7 @@ function invalidToken(reason: string): CompanyctlError {
 async function liveSession(deps: AuthDeps, sid: string, sub: number, storeId: string): Promise<CachedSession> {
   const cached = deps.cache?.get<CachedSession>(sessionCacheKey(sid));
   if (cached && cached.userId === sub && cached.storeId === storeId && cached.expiresAt > deps.now().toISOString()) return cached;
+  const generation = deps.cache?.generation() ?? '';
   const store = await deps.store();
   const r = (
     await store.read.all<Record<string, unknown>>(
@@ -513,7 +517,7 @@ async function liveSession(deps: AuthDeps, sid: string, sub: number, storeId: st
     tokenName: r.name == null ? null : String(r.name),
     expiresAt,
   };
-  if (deps.sessionCacheSeconds > 0) deps.cache?.set(sessionCacheKey(sid), session, deps.sessionCacheSeconds);
+  if (deps.sessionCacheSeconds > 0) deps.cache?.fill([[sessionCacheKey(sid), session]], deps.sessionCacheSeconds, generation);
   return session;
 }
 

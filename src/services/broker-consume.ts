@@ -16,7 +16,7 @@ import { applyBatch, type Applied } from './broker-apply.js';
 import { checkBrokerName, type BrokerConfig } from './broker-config.js';
 import { InvalidMessage, parseInboundMessage, type InboundMessage } from './broker-message.js';
 import type { CompanyDeps } from './company.js';
-import { compileRowValidator, type RowValidator } from './import-validate.js';
+import { compileRowValidator, type RowValidator } from './import/validate.js';
 
 export interface ConsumerDeps {
   /** The write path; its actor should be amqp:<queue>. */

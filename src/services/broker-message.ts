@@ -5,7 +5,7 @@
 import { INPUT_FIELDS, type CompanyInput } from '../domain/company.js';
 import { parseCompanyPatch } from '../domain/validate.js';
 import { CompanyctlError, ValidationError } from '../errors.js';
-import type { RowValidator } from './import-validate.js';
+import type { RowValidator } from './import/validate.js';
 
 export type InboundKey =
   | { kind: 'domain'; domain: string }

@@ -53,14 +53,15 @@ export function companyCacheKeys(...companies: (Company | undefined)[]): string[
   return [...keys];
 }
 
-function fillCache(deps: CompanyDeps, c: Company): void {
-  if (deps.cache) fillCompanyCache(deps.cache, deps.cacheTtlSeconds, c);
-}
-
-export function fillCompanyCache(cache: FileCache, ttlSeconds: number, c: Company): void {
+/**
+ * Cache a company read from the store. `generation` is the cache's generation taken before that
+ * read: a fill older than the last invalidation is discarded, so a stale row never outlives it.
+ */
+export function fillCompanyCache(cache: FileCache, ttlSeconds: number, c: Company, generation: string): void {
   if (c.deletedAt) return;
-  cache.set(idKey(c.id), c, ttlSeconds);
-  for (const k of keysOf(c)) cache.set(aliasKey(k), { id: c.id }, ttlSeconds);
+  const entries: [string, unknown][] = [[idKey(c.id), c]];
+  for (const k of keysOf(c)) entries.push([aliasKey(k), { id: c.id }]);
+  cache.fill(entries, ttlSeconds, generation);
 }
 
 // ---- reads ----
@@ -82,6 +83,7 @@ export async function getCompany(deps: CompanyDeps, key: NaturalKey, opts: { fre
     }
     deps.cache.record('miss');
   }
+  const generation = deps.cache?.generation();
   const store = await deps.store();
   const company = await repo.findCompany(store.read, key);
   if (!company) throw notFound(key);
@@ -91,7 +93,7 @@ export async function getCompany(deps: CompanyDeps, key: NaturalKey, opts: { fre
       data: { id: company.id, deletedAt: company.deletedAt },
     });
   }
-  fillCache(deps, company);
+  if (deps.cache && generation !== undefined) fillCompanyCache(deps.cache, deps.cacheTtlSeconds, company, generation);
   return { company, cached: false };
 }
 

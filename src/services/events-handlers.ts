@@ -92,8 +92,9 @@ export function cacheHandler(deps: CacheHandlerDeps): EventHandler {
       if (!deps.warm || ids.size === 0) return;
       const s = await deps.store();
       for (const id of ids) {
+        const generation = cache.generation();
         const c = await findCompany(s.read, { kind: 'id', id });
-        if (c && !c.deletedAt) fillCompanyCache(cache, deps.ttlSeconds, c);
+        if (c && !c.deletedAt) fillCompanyCache(cache, deps.ttlSeconds, c, generation);
       }
     },
   };

@@ -8,10 +8,10 @@ import { PassThrough, Writable } from 'node:stream';
 import { CompanyctlError } from '../../src/errors.js';
 import { resolveStoreLocation, type StoreLocation } from '../../src/infra/db/location.js';
 import { migrateStore, openStore, type Store } from '../../src/infra/db/store.js';
-import { explicitMappings } from '../../src/services/import-mapping.js';
-import { CompanyBitmap, runImport, resumeImport, type ImportDeps, type ImportOptions } from '../../src/services/import.js';
+import { explicitMappings } from '../../src/services/import/mapping.js';
+import { CompanyBitmap, runImport, resumeImport, type ImportDeps, type ImportOptions } from '../../src/services/import/index.js';
 import { exportCompanies } from '../../src/services/export.js';
-import { deferIndexes, DEFERRABLE_INDEXES } from '../../src/infra/db/import-write.js';
+import { deferIndexes, DEFERRABLE_INDEXES } from '../../src/infra/db/import-indexes.js';
 import { INPUT_FIELDS } from '../../src/domain/company.js';
 import { freshPgDatabase, PG_SKIP_REASON, PG_URL, ROOT, tempHome } from '../helpers.js';
 

@@ -5,7 +5,7 @@ import { generateKeyPairSync, randomUUID } from 'node:crypto';
 import { chmodSync, closeSync, existsSync, openSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { EntityManager, MikroORM, Options } from '@mikro-orm/core';
-import { CompanyctlError } from '../../errors.js';
+import { CompanyctlError, diskFullError } from '../../errors.js';
 import { ensurePrivateDir } from '../paths.js';
 import type { StoreLocation } from './location.js';
 import { KNOWN_MIGRATIONS, type Dialect } from './migrations/names.js';
@@ -107,7 +107,7 @@ export async function migrateStore(loc: StoreLocation): Promise<{ applied: strin
     if (loc.dialect === 'sqlite' && status.applied.length > 0) {
       // A bulk import killed before its end left the secondary indexes dropped: build them
       // first (a later migration may expect them).
-      const { deferredBy, restoreIndexes } = await import('./import-write.js');
+      const { deferredBy, restoreIndexes } = await import('./import-indexes.js');
       if ((await deferredBy(read)) !== undefined) await runTransaction(loc, orm, (tx) => restoreIndexes(tx));
     }
     const migrator = orm.getMigrator();
@@ -286,6 +286,8 @@ export function toStoreError(loc: StoreLocation, e: unknown): unknown {
   const msg = String(err?.message ?? e);
   // knex prefixes the failing statement: "<sql> - <reason>".
   const reason = (msg.includes(' - ') ? msg.slice(msg.lastIndexOf(' - ') + 3) : msg).split('\n')[0]!.replaceAll(loc.target, loc.display);
+  const full = diskFullError(e);
+  if (full) return full;
   if (/SQLITE_BUSY|database is locked/i.test(msg) || err?.code === 'SQLITE_BUSY') {
     return new CompanyctlError('COMPANYCTL_STORE_BUSY', `the store at ${loc.display} is busy (another companyctl is writing)`, {
       hint: 'try again in a moment',
