@@ -187,10 +187,11 @@ async function main() {
   const n = opts.messages;
   const w = await loadWorkload();
   const tmp = mkdtempSync(join(tmpdir(), 'companyctl-bench-broker-'));
+  const say = (s) => opts.json || process.stderr.write(`${s}\n`);
   const conn = await amqp.connect(URL_);
+  conn.on('error', (e) => say(`bench: admin connection: ${e.message}`));
   const admin = await conn.createChannel();
   const tag = `bench.${process.pid}.${Date.now().toString(36)}`;
-  const say = (s) => opts.json || process.stderr.write(`${s}\n`);
   const dlx = `${tag}.dlx`;
   const created = { queues: [], exchanges: [dlx] };
   try {

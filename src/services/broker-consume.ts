@@ -166,6 +166,12 @@ export async function runConsumer(deps: ConsumerDeps, opts: ConsumeOptions): Pro
       deps.notice(`broker: lost the connection (${brokerReason(err)}); reconnecting`);
     },
     onRetry: ({ delayMs, error }) => {
+      // A refused login (user, password, vhost) will not heal by retrying.
+      if (!fatal && !connectedOnce && isRefusal(error)) {
+        fatal = brokerError(endpoint, error);
+        wake();
+        return;
+      }
       if (!fatal) deps.notice(`broker: cannot reach ${endpoint.url} (${brokerReason(error)}); retrying in ${(delayMs / 1000).toFixed(1)} s`);
     },
   });
