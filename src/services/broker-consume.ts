@@ -214,6 +214,10 @@ export async function runConsumer(deps: ConsumerDeps, opts: ConsumeOptions): Pro
       }
       const room = opts.maxMessages ? opts.maxMessages - settled : Infinity;
       const batch = buffer.splice(0, Math.min(c.batchSize, room));
+      if (batch.length === 0) {
+        for (const h of buffer.splice(0)) settle(h, 'requeue');
+        continue;
+      }
       // Validation's "today" (incorporation dates in the future) follows the clock.
       const day = deps.company.now().toISOString().slice(0, 10);
       if (day !== validatorDay) (validator = compileRowValidator(deps.company.now())), (validatorDay = day);
@@ -260,16 +264,16 @@ export async function runConsumer(deps: ConsumerDeps, opts: ConsumeOptions): Pro
       for (const k of ['created', 'updated', 'unchanged', 'deleted', 'missing', 'duplicates'] as const) report[k] += applied.counts[k];
       for (const f of applied.failed) dead.push({ held: f.item, reason: f.reason });
     }
-    await deadLetter(dead);
+    const rejected = await deadLetter(dead);
     if (applied) {
-      const failedItems = new Set(applied.failed.map((f) => f.item));
-      settled += valid.length - failedItems.size;
-      // Every earlier delivery is settled and the refused ones were dead-lettered: one ack for all.
-      const last = batch[batch.length - 1]!;
-      if (batch.every((h) => h.gen === last.gen)) settle(last, 'ack', true);
-      else for (const v of valid) if (!failedItems.has(v.held)) settle(v.held, 'ack');
+      settled += valid.length - applied.failed.length;
+      // Every earlier delivery is settled: one ack covers the batch (a rejected one is settled already).
+      const target = [...batch].reverse().find((h) => !rejected.has(h));
+      if (target && batch.every((h) => h.gen === target.gen)) settle(target, 'ack', true);
+      else for (const h of batch) if (!rejected.has(h)) settle(h, 'ack');
       return true;
     }
+    for (const d of dead) if (!rejected.has(d.held)) settle(d.held, 'ack');
     const err = storeError as { code?: string; message?: string };
     deps.log({ level: 'warn', code: err?.code ?? 'COMPANYCTL_INTERNAL', message: `broker: ${valid.length} messages from ${queue} requeued after a store error: ${String(err?.message ?? storeError).split('\n')[0]}` });
     deps.notice(`broker: store error (${String(err?.message ?? storeError).split('\n')[0]}); ${valid.length} messages requeued`);
@@ -278,9 +282,13 @@ export async function runConsumer(deps: ConsumerDeps, opts: ConsumeOptions): Pro
     return false;
   }
 
-  /** Publish refused messages to the dead-letter exchange with the reason, confirmed, then ack them. */
-  async function deadLetter(dead: { held: Held; reason: InvalidMessage }[]): Promise<void> {
+  /**
+   * Publish refused messages to the dead-letter exchange with the reason and wait for the
+   * confirms; returns those the broker did not take, rejected so that it dead-letters them itself.
+   */
+  async function deadLetter(dead: { held: Held; reason: InvalidMessage }[]): Promise<Set<Held>> {
     const l = live;
+    const rejected = new Set<Held>();
     const sends: Promise<void>[] = [];
     for (const { held, reason } of dead) {
       deps.log({ level: 'warn', code: reason.code, message: `broker: message ${String(held.msg.properties.messageId ?? '(no id)')} from ${queue} dead-lettered: ${reason.message}` });
@@ -297,8 +305,8 @@ export async function runConsumer(deps: ConsumerDeps, opts: ConsumeOptions): Pro
       sends.push(
         new Promise<void>((resolve) => {
           const done = (err: unknown) => {
-            // Not confirmed: let the broker dead-letter it itself (x-death, without our reason).
-            settle(held, err ? 'reject' : 'ack');
+            // Not confirmed: the broker dead-letters it itself (x-death, without our reason).
+            if (err) rejected.add(held), settle(held, 'reject');
             resolve();
           };
           try {
@@ -312,6 +320,7 @@ export async function runConsumer(deps: ConsumerDeps, opts: ConsumeOptions): Pro
       settled++;
     }
     await Promise.all(sends);
+    return rejected;
   }
 
   function settle(held: Held, how: 'ack' | 'requeue' | 'reject', allUpTo = false): void {
