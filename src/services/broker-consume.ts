@@ -208,9 +208,10 @@ export async function runConsumer(deps: ConsumerDeps, opts: ConsumeOptions): Pro
         continue;
       }
       // A socket read brings a few hundred messages: let the next reads in before taking a batch.
-      for (let n = buffer.length, i = 0; i < 8 && n < c.batchSize && !stopping; i++, n = buffer.length) {
+      // At least one turn of the event loop a batch, so heartbeats and timers run between them.
+      for (let n = buffer.length, i = 0; i < 8; i++, n = buffer.length) {
         await new Promise((resolve) => setImmediate(resolve));
-        if (buffer.length === n) break;
+        if (buffer.length === n || n >= c.batchSize || stopping) break;
       }
       const room = opts.maxMessages ? opts.maxMessages - settled : Infinity;
       const batch = buffer.splice(0, Math.min(c.batchSize, room));

@@ -223,6 +223,28 @@ for (const dialect of dialects) {
         expect(c.notices.some((m) => /reconnecting|retrying/.test(m))).toBe(true);
       });
 
+      it.skipIf(dialect.name !== 'sqlite')('a store error (the SQLite file locked by another writer) requeues with backoff, and the message is applied once the store is free', async () => {
+        const queue = declared(uniqueName('busy'));
+        const config = consumerConfig(url, { retryBackoffMs: 50, retryMaxBackoffMs: 200 });
+        await admin.declareLikeConsumer(queue, config.consume.deadLetterExchange);
+        const c = start(config, queue);
+        await admin.sendMany(queue, [upsert(0)]);
+        await until(async () => (await count('select count(*) as n from company')) === 1, 'the first message');
+        const { default: Database } = await import('better-sqlite3');
+        const locker = new Database(join(home.home, 'store.db'));
+        locker.exec('begin immediate');
+        await admin.sendMany(queue, [upsert(1)]);
+        await until(() => c.notices.some((m) => /requeued/.test(m)), 'a requeue after the store error');
+        locker.exec('rollback');
+        locker.close();
+        await until(async () => (await count('select count(*) as n from company')) === 2 && (await admin.count(queue)) === 0, 'the message to be applied');
+        c.stop();
+        const report = await c.done;
+        expect(report.requeued).toBeGreaterThanOrEqual(1);
+        expect(report).toMatchObject({ created: 2, deadLettered: 0 });
+        expect(await count(`select count(*) as n from outbox_event`)).toBe(2);
+      });
+
       it('stops on abort: takes no more, acks what it holds, and a queue declared differently is a clear error', async () => {
         const queue = declared(uniqueName('other'));
         await admin.ch.assertQueue(queue, { durable: false });
