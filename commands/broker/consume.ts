@@ -32,13 +32,10 @@ Examples:
 
 export async function consumeRun(ctx: Context, queue: string, opts: ConsumeOptions): Promise<number> {
   const { CompanyctlError } = await import('../../src/errors.js');
-  const { parsePositiveInt } = await import('../../src/io/flags.js');
-  const { parseDuration } = await import('../events/drain.js');
+  const { parsePositiveInt, parseDuration } = await import('../../src/io/flags.js');
   const maxMessages = parsePositiveInt(opts.maxMessages, '--max-messages');
-  const idleExitMs = opts.idleExit === undefined ? undefined : parseDuration(opts.idleExit);
-  if (idleExitMs === undefined && opts.idleExit !== undefined) {
-    throw new CompanyctlError('COMPANYCTL_USAGE', `--idle-exit: ${JSON.stringify(opts.idleExit)} is not a duration (30s, 5m, 1h)`, { field: '--idle-exit' });
-  }
+  const idleExitMs =
+    opts.idleExit === undefined ? undefined : parseDuration('--idle-exit', opts.idleExit, { units: ['ms', 's', 'm', 'h'], bareUnit: 's', min: 1, example: '30s, 5m, 1h' });
   const { parseBrokerConfig, brokerEndpoint, checkBrokerName } = await import('../../src/services/broker-config.js');
   checkBrokerName(queue, 'queue');
   const config = parseBrokerConfig(ctx.config().broker, ctx.paths.configFile);

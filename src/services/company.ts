@@ -3,7 +3,7 @@
 // Services take their dependencies and return data; they never print.
 import { describeKey, keysOf, type Company, type CompanyInput, type NaturalKey, type SortField } from '../domain/company.js';
 import { CompanyctlError } from '../errors.js';
-import type { FileCache } from '../infra/cache.js';
+import type { CacheTrust, FileCache } from '../infra/cache.js';
 import type { Store, StoreTx } from '../infra/db/store.js';
 import * as repo from '../infra/db/company-read.js';
 import type { CompanyWriter } from '../infra/db/company-write-prepared.js';
@@ -19,6 +19,8 @@ export interface CompanyDeps {
   actor: string;
   /** Told after each commit (and its cache invalidation): the event it raised. */
   committed?: (eventId: number) => void;
+  /** How far cache hits are believed (PostgreSQL: longer while this host's worker listens); undefined: until they expire. */
+  cacheTrust?: () => CacheTrust | undefined;
 }
 
 export interface WriteResult {
@@ -64,6 +66,17 @@ export function fillCompanyCache(cache: FileCache, ttlSeconds: number, c: Compan
   cache.fill(entries, ttlSeconds, generation);
 }
 
+/**
+ * A worker heard that company `id` changed: invalidate this host's entries (a new generation,
+ * so a read that began before the change is not cached) and cache what the store holds now.
+ */
+export function refreshCompanyCache(cache: FileCache, ttlSeconds: number, id: number, current: Company | undefined): void {
+  cache.delete([idKey(id), ...(current ? companyCacheKeys(current) : [])]);
+  if (!current || current.deletedAt) return;
+  cache.set(idKey(id), current, ttlSeconds);
+  for (const k of keysOf(current)) cache.set(aliasKey(k), { id }, ttlSeconds);
+}
+
 // ---- reads ----
 
 function notFound(key: NaturalKey): CompanyctlError {
@@ -75,8 +88,9 @@ function notFound(key: NaturalKey): CompanyctlError {
 /** Get a live company; a cache hit never opens the store. */
 export async function getCompany(deps: CompanyDeps, key: NaturalKey, opts: { fresh?: boolean } = {}): Promise<{ company: Company; cached: boolean }> {
   if (deps.cache && !opts.fresh) {
-    const id = key.kind === 'id' ? key.id : deps.cache.get<{ id: number }>(aliasKey(key))?.id;
-    const hit = id === undefined ? undefined : deps.cache.get<Company>(idKey(id));
+    const trust = deps.cacheTrust?.();
+    const id = key.kind === 'id' ? key.id : deps.cache.get<{ id: number }>(aliasKey(key), trust)?.id;
+    const hit = id === undefined ? undefined : deps.cache.get<Company>(idKey(id), trust);
     if (hit && matchesKey(hit, key)) {
       deps.cache.record('hit');
       return { company: hit, cached: true };
