@@ -13,7 +13,7 @@ import { backoffDelay } from '../infra/http.js';
 import { pruneApplied } from '../infra/db/broker-inbound.js';
 import type { AppLogEntry } from '../infra/app-log.js';
 import { applyBatch, type Applied } from './broker-apply.js';
-import { checkBrokerName, type BrokerConfig } from './broker-config.js';
+import { checkBrokerName, type BrokerConfig, type ConsumeSettings } from './broker-config.js';
 import { InvalidMessage, parseInboundMessage, type InboundMessage } from './broker-message.js';
 import type { CompanyDeps } from './company.js';
 import { compileRowValidator, type RowValidator } from './import/validate.js';
@@ -103,15 +103,7 @@ export async function runConsumer(deps: ConsumerDeps, opts: ConsumeOptions): Pro
     // Channel errors also close it (handled below) or reject the call that caused them.
     ch.on('error', () => undefined);
     try {
-      if (c.declare) {
-        const dlq = `${queue}.dead`;
-        await ch.assertExchange(c.deadLetterExchange, 'direct', { durable: true });
-        await ch.assertQueue(dlq, { durable: true });
-        await ch.bindQueue(dlq, c.deadLetterExchange, queue);
-        await ch.assertQueue(queue, { durable: true, arguments: { 'x-dead-letter-exchange': c.deadLetterExchange, 'x-dead-letter-routing-key': queue } });
-      } else {
-        await ch.checkQueue(queue);
-      }
+      await declareQueue(ch, queue, c);
       await ch.prefetch(prefetch);
     } catch (e) {
       if (isRefusal(e)) {
@@ -295,14 +287,7 @@ export async function runConsumer(deps: ConsumerDeps, opts: ConsumeOptions): Pro
       deps.log({ level: 'warn', code: reason.code, message: `broker: message ${String(held.msg.properties.messageId ?? '(no id)')} from ${queue} dead-lettered: ${reason.message}` });
       if (!l || held.gen !== l.gen) continue;
       const p = held.msg.properties;
-      const headers = {
-        ...(p.headers ?? {}),
-        'x-companyctl-error': reason.message.slice(0, 1000),
-        'x-companyctl-error-code': reason.code,
-        ...(reason.field ? { 'x-companyctl-error-field': reason.field } : {}),
-        'x-companyctl-queue': queue,
-        'x-companyctl-rejected-at': deps.company.now().toISOString(),
-      };
+      const headers = deadLetterHeaders(p.headers, reason, queue, deps.company.now());
       sends.push(
         new Promise<void>((resolve) => {
           const done = (err: unknown) => {
@@ -334,4 +319,29 @@ export async function runConsumer(deps: ConsumerDeps, opts: ConsumeOptions): Pro
       // The channel closed meanwhile: the broker redelivers, and the applied id drops it.
     }
   }
+}
+
+/** The queue, its dead-letter exchange and `<queue>.dead` (declare), or only a check that the queue exists. */
+async function declareQueue(ch: ConfirmChannel, queue: string, c: ConsumeSettings): Promise<void> {
+  if (!c.declare) {
+    await ch.checkQueue(queue);
+    return;
+  }
+  const dlq = `${queue}.dead`;
+  await ch.assertExchange(c.deadLetterExchange, 'direct', { durable: true });
+  await ch.assertQueue(dlq, { durable: true });
+  await ch.bindQueue(dlq, c.deadLetterExchange, queue);
+  await ch.assertQueue(queue, { durable: true, arguments: { 'x-dead-letter-exchange': c.deadLetterExchange, 'x-dead-letter-routing-key': queue } });
+}
+
+/** A refused message's headers: its own, plus why it was refused (README: dead letters). */
+function deadLetterHeaders(own: Record<string, unknown> | undefined, reason: InvalidMessage, queue: string, now: Date): Record<string, unknown> {
+  return {
+    ...(own ?? {}),
+    'x-companyctl-error': reason.message.slice(0, 1000),
+    'x-companyctl-error-code': reason.code,
+    ...(reason.field ? { 'x-companyctl-error-field': reason.field } : {}),
+    'x-companyctl-queue': queue,
+    'x-companyctl-rejected-at': now.toISOString(),
+  };
 }
