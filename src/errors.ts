@@ -56,6 +56,7 @@ export const ErrorCodes = {
   COMPANYCTL_STATE_LOCKED: ExitCode.failure,
   COMPANYCTL_AUDIT_BROKEN: ExitCode.failure,
   COMPANYCTL_ALERTS_FIRING: ExitCode.failure,
+  COMPANYCTL_WAIT_TIMEOUT: ExitCode.failure,
   COMPANYCTL_CANCELLED: ExitCode.cancelled,
   COMPANYCTL_INTERNAL: ExitCode.failure,
 } as const;

@@ -15,6 +15,7 @@ export interface ImportCommandOptions {
   dryRun?: boolean;
   rejects?: string;
   chunkSize: string;
+  queue?: boolean;
 }
 
 const collect = (v: string, prev: string[] = []) => [...prev, v];
@@ -33,6 +34,7 @@ export function register(program: Command, run: Runner): Command {
     .option('--dry-run', 'validate the whole file; write nothing')
     .option('--rejects <file>', 'where rejected rows go (default: <state dir>/imports/job-<id>-rejects.csv)')
     .option('--chunk-size <n>', 'rows per transaction (and per checkpoint)', '100000')
+    .option('--queue', 'check the input up front, stage it in the store and return at once with the job id; a worker runs it')
     .addHelpText(
       'after',
       `
@@ -44,7 +46,8 @@ Examples:
   companyctl import companies.csv
   companyctl import crm-export.tsv.gz --key external:crm --map "Firma=name" --map "Notes=-"
   zcat nightly.ndjson.gz | companyctl import - --format ndjson --max-errors 1% --json
-  companyctl import legacy.csv --encoding windows-1252 --dry-run`,
+  companyctl import legacy.csv --encoding windows-1252 --dry-run
+  companyctl import nightly.csv.gz --queue --json && companyctl import wait <job> --timeout 30m`,
     )
     .action((file: string | undefined, opts: ImportCommandOptions, c: Command) => run(c, (ctx) => importRun(ctx, file, opts)));
 }
@@ -59,6 +62,7 @@ export async function importRun(ctx: Context, file: string | undefined, opts: Im
   }
   const { parseImportFlags, importDeps, withImportCancellation, writeImportSummary, exitCodeOf } = await import('../../src/io/import-cli.js');
   const options = parseImportFlags(file, opts);
+  if (opts.queue) return (await import('../../src/io/worker-cli.js')).queueImportRun(ctx, options);
   const { runImport } = await import('../../src/services/import/index.js');
   const { importProgress } = await import('../../src/io/progress.js');
   const progress = await importProgress(ctx);

@@ -38,7 +38,7 @@ export async function runImport(deps: ImportDeps, opts: ImportOptions, progress:
   let job: ImportJob | undefined = await j.latestJob(store.read, identity);
   let resumed = false;
   if (job && (job.state === 'running' || job.state === 'failed' || job.state === 'cancelled')) {
-    if (job.state === 'running' && jobOwnerAlive(job, now)) throw lockedError(job);
+    if (job.state === 'running' && jobOwnerAlive(job, now, deps.ownerAlive)) throw lockedError(job);
     await claim(store, job, owner, now);
     resumed = true;
   } else {
@@ -80,7 +80,7 @@ export async function resumeImport(deps: ImportDeps, jobId: number, input: strin
     });
   }
   const now = deps.now();
-  if (job.state === 'running' && jobOwnerAlive(job, now)) throw lockedError(job);
+  if (job.state === 'running' && jobOwnerAlive(job, now, deps.ownerAlive)) throw lockedError(job);
   const source = input !== undefined ? (input === '-' ? '-' : resolve(input)) : job.source;
   if (source === '-' && input === undefined) {
     throw new CompanyctlError('COMPANYCTL_USAGE', `import job ${jobId} read stdin: give the same input again with --input -`, { field: '--input' });
