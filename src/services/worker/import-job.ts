@@ -2,6 +2,7 @@
 // file on this host (gzip as staged; the import reads .gz directly), then the import's own
 // runImport does the rest, so a job taken over after a crash resumes its import job from the
 // last committed chunk (same bytes, same options: the same import job). The file goes at the end.
+import { createHash } from 'node:crypto';
 import { createWriteStream, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -22,11 +23,23 @@ export function importJobRunner(importDeps: ImportDeps): JobRunner {
     const file = join(dir, o.inputName.replace(/^.*[\\/]/, '') || 'input.gz');
     try {
       const store = await ctl.store();
+      const hash = createHash('sha256');
       try {
-        await pipeline(Readable.from(q.readInput(store.read, job.id)), createWriteStream(file, { mode: 0o600 }));
+        const pieces = async function* () {
+          for await (const piece of q.readInput(store.read, job.id)) {
+            hash.update(piece);
+            yield piece;
+          }
+        };
+        await pipeline(Readable.from(pieces()), createWriteStream(file, { mode: 0o600 }));
       } catch (e) {
         if (isCompanyctlError(e) && e.code === 'COMPANYCTL_STORE_UNAVAILABLE') throw e;
         throw new CompanyctlError('COMPANYCTL_IMPORT_FAILED', `the staged input of job ${job.id} cannot be read: ${(e as Error).message}`);
+      }
+      if (o.stagedSha256 && hash.digest('hex') !== o.stagedSha256) {
+        throw new CompanyctlError('COMPANYCTL_IMPORT_FAILED', `the staged input of job ${job.id} is corrupt: its checksum differs from the one taken when it was queued`, {
+          hint: 'queue the file again',
+        });
       }
       const [kind, source] = o.key.split(':') as [ImportKey['kind'], string | undefined];
       const opts: ImportOptions = {

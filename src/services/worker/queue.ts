@@ -2,7 +2,7 @@
 // it into the store gzip-compressed (so a worker on any host can run it, even one that cannot
 // read this host's files) and queues the job; `enrich --queue` queues its selection; `import
 // wait` follows a job to its end. Services take ports and return results.
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { createReadStream, createWriteStream, openSync, readSync, closeSync, statSync, rmSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import { pipeline } from 'node:stream/promises';
@@ -10,6 +10,7 @@ import { createGzip } from 'node:zlib';
 import { CompanyctlError, ValidationError } from '../../errors.js';
 import * as q from '../../infra/db/job-queue.js';
 import type { QueuedJob } from '../../infra/db/job-queue.js';
+import type { ImportJob } from '../../infra/db/import-jobs.js';
 import type { Store } from '../../infra/db/store.js';
 import { ensurePrivateDir } from '../../infra/paths.js';
 import { describeImportKey, type ImportDeps, type ImportOptions } from '../import/index.js';
@@ -43,6 +44,8 @@ export interface QueuedImport {
   chunkSize: number;
   maxErrors: ImportOptions['maxErrors'] | null;
   rejectsFile: string | null;
+  /** SHA-256 of the staged bytes: a worker refuses input that does not match. */
+  stagedSha256?: string;
 }
 
 export interface QueuedResult {
@@ -105,13 +108,16 @@ export async function queueImport(deps: QueueDeps, importDeps: ImportDeps, opts:
     );
     let seq = 0;
     let staged = 0;
+    const hash = createHash('sha256');
     const bytes = gz ? createReadStream(path) : createReadStream(path).pipe(createGzip({ level: GZIP_LEVEL }));
     for await (const piece of pieces(bytes)) {
       const n = seq++;
       staged += piece.length;
+      hash.update(piece);
       await store.transaction((tx) => q.addInputPiece(tx, jobId, n, piece));
     }
-    await store.transaction((tx) => q.enqueue(tx, jobId, staged, deps.now().toISOString()));
+    job.stagedSha256 = hash.digest('hex');
+    await store.transaction((tx) => q.enqueue(tx, jobId, staged, job as unknown as Record<string, unknown>, deps.now().toISOString()));
     return { jobId, state: 'queued', format: header.format, encoding: header.encoding, unknownColumns: header.unknown, inputBytes, stagedBytes: staged };
   } finally {
     if (spool) rmSync(spool, { force: true });
@@ -180,7 +186,7 @@ export async function queueEnrich(deps: QueueDeps, options: Record<string, unkno
   const jobId = await store.transaction(async (tx) => {
     const now = deps.now().toISOString();
     const id = await q.createQueuedJob(tx, { kind: 'enrich', options, actor: deps.actor, role: deps.role, now });
-    await q.enqueue(tx, id, null, now);
+    await q.enqueue(tx, id, null, options, now);
     return id;
   });
   return { jobId, state: 'queued' };
@@ -217,4 +223,62 @@ export async function waitForJob(store: Store, id: number, timeoutMs: number, si
 /** Queued jobs of `kind`, newest first: waiting, running (with the worker holding each) and done. */
 export async function listQueued(store: Store, kind: q.JobKind, limit: number): Promise<QueuedJob[]> {
   return q.listQueuedJobs(store.read, { kind, limit });
+}
+
+export interface QueuedRef {
+  id: number;
+  state: q.QueuedJobState;
+  /** The worker holding it (host:pid:…), while it runs. */
+  worker: string | null;
+}
+
+/** An `import list` row: an import job, or a queued import that has not become one yet (id null). */
+export type ListedImport = (ImportJob | Omit<ImportJob, 'id'> & { id: null }) & { queuedJob: QueuedRef | null };
+
+/**
+ * `import list` with queued imports: each import job names the queued job it came from (and the
+ * worker holding it); queued jobs that have not become an import job yet (waiting, or failed
+ * before) come first. `state` filters those as it filters import jobs ('queued' = waiting).
+ */
+export async function withQueuedImports(store: Store, jobs: ImportJob[], opts: { limit: number; state?: string }): Promise<ListedImport[]> {
+  const queued = await q.listQueuedJobs(store.read, { kind: 'import', limit: Math.max(opts.limit, 200) });
+  const ref = (j: QueuedJob): QueuedRef => ({ id: j.id, state: j.state, worker: j.lockedBy });
+  const byImport = new Map(queued.filter((j) => j.refId !== null).map((j) => [j.refId!, j]));
+  const shownState = (j: QueuedJob) => (j.state === 'staging' ? 'queued' : j.state);
+  const early = queued
+    .filter((j) => j.refId === null && (!opts.state || shownState(j) === opts.state))
+    .map((j): ListedImport => {
+      const o = j.options as unknown as QueuedImport;
+      return {
+        id: null,
+        source: o.source,
+        identity: '',
+        checksum: null,
+        format: o.format ?? 'auto',
+        encoding: o.encoding ?? 'auto',
+        options: j.options,
+        state: shownState(j) as ImportJob['state'],
+        rowsDone: 0,
+        inserted: 0,
+        updated: 0,
+        unchanged: 0,
+        rejected: 0,
+        rejectsFile: null,
+        rejectsBytes: 0,
+        error: j.error,
+        lockOwner: null,
+        heartbeatAt: null,
+        actor: j.actor,
+        elapsedMs: 0,
+        startedAt: j.startedAt ?? j.createdAt,
+        updatedAt: j.updatedAt,
+        finishedAt: j.finishedAt,
+        queuedJob: ref(j),
+      };
+    });
+  const rest = jobs.map((j): ListedImport => {
+    const from = byImport.get(j.id);
+    return { ...j, queuedJob: from ? ref(from) : null };
+  });
+  return [...early, ...rest].slice(0, opts.limit);
 }
