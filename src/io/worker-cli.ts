@@ -67,25 +67,33 @@ export async function waitForQueuedRun(ctx: Context, id: number, timeoutMs: numb
   const store = await ctx.store();
   const job = await withCancellation(ctx, 'stopped waiting; the job goes on', (signal) => waitForJob(store, id, timeoutMs, signal));
   const result = (job.result ?? {}) as Record<string, unknown>;
+  const enrich = job.kind === 'enrich';
   if (job.state === 'failed' || job.state === 'cancelled') {
-    throw new CompanyctlError(job.state === 'cancelled' ? 'COMPANYCTL_CANCELLED' : 'COMPANYCTL_IMPORT_FAILED', `queued job ${id} ${job.state}: ${job.error ?? 'no reason recorded'}`, {
-      hint: job.refId ? `see "companyctl import show ${job.refId}"; committed rows stay` : 'fix the input and queue it again',
-      data: { jobId: id, importJob: job.refId, cause: result.code ?? null, summary: result },
+    const code = job.state === 'cancelled' ? 'COMPANYCTL_CANCELLED' : enrich ? 'COMPANYCTL_ENRICH_FAILED' : 'COMPANYCTL_IMPORT_FAILED';
+    throw new CompanyctlError(code, `queued job ${id} ${job.state}: ${job.error ?? 'no reason recorded'}`, {
+      hint: enrich ? 'see "companyctl enrich list"' : job.refId ? `see "companyctl import show ${job.refId}"; committed rows stay` : 'fix the input and queue it again',
+      data: { jobId: id, [enrich ? 'enrichRun' : 'importJob']: job.refId, cause: result.code ?? null, summary: result },
     });
   }
+  const fields = enrich ? ['total', 'enriched', 'unchanged', 'notFound', 'failed', 'skipped'] : ['rows', 'inserted', 'updated', 'unchanged', 'rejected', 'rejectsFile', 'seconds'];
   const doc = {
     jobId: id,
     state: job.state,
     exitCode: job.exitCode,
-    importJob: job.refId,
-    rows: result.rows ?? null,
-    inserted: result.inserted ?? null,
-    updated: result.updated ?? null,
-    unchanged: result.unchanged ?? null,
-    rejected: result.rejected ?? null,
-    rejectsFile: result.rejectsFile ?? null,
-    seconds: result.seconds ?? null,
+    [enrich ? 'enrichRun' : 'importJob']: job.refId,
+    ...Object.fromEntries(fields.map((f) => [f, result[f] ?? null])),
   };
   await writeRecord(ctx, doc, ['job', String(id)]);
   return job.exitCode ?? 0;
+}
+
+/** `enrich --queue`: the selection as given (checked already); print the job id. */
+export async function queueEnrichRun(ctx: Context, options: object): Promise<number> {
+  const { queueEnrich } = await import('../services/worker/queue.js');
+  const r = await queueEnrich(queueDeps(ctx), { ...options });
+  if (ctx.globals.json) writeJson(ctx, r);
+  else await writeRecord(ctx, { job: r.jobId, state: r.state });
+  ctx.notice(`queued enrich job ${r.jobId}; follow it with "companyctl import wait ${r.jobId}"`);
+  await warnWithoutWorker(ctx, r.jobId);
+  return 0;
 }
