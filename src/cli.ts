@@ -3,7 +3,7 @@
 // imports its services inside its action, so `--help` loads nothing heavy.
 import { Command, CommanderError, Option } from 'commander';
 import type { Context, GlobalOptions, IO } from './context.js';
-import { CompanyctlError, diskFullError, ExitCode, isCompanyctlError } from './errors.js';
+import { CompanyctlError, diskFullError, ExitCode, fromFsError, isCompanyctlError } from './errors.js';
 import { escapeControl, terminalSafeJson } from './io/escape.js';
 import type { Prompter } from './io/prompter.js';
 import * as init from '../commands/init.js';
@@ -16,6 +16,9 @@ import * as companyDelete from '../commands/company/delete.js';
 import * as companyRestore from '../commands/company/restore.js';
 import * as dbMigrate from '../commands/db/migrate.js';
 import * as dbStatus from '../commands/db/status.js';
+import * as dbBackup from '../commands/db/backup.js';
+import * as dbRestore from '../commands/db/restore.js';
+import * as dbCopy from '../commands/db/copy.js';
 import * as cacheStats from '../commands/cache/stats.js';
 import * as cacheClear from '../commands/cache/clear.js';
 import * as importCmd from '../commands/import/import.js';
@@ -30,6 +33,7 @@ import * as enrichList from '../commands/enrich/list.js';
 import * as eventsList from '../commands/events/list.js';
 import * as eventsRetry from '../commands/events/retry.js';
 import * as eventsDrain from '../commands/events/drain.js';
+import * as eventsPrune from '../commands/events/prune.js';
 import * as auditQuery from '../commands/audit/query.js';
 import * as auditVerify from '../commands/audit/verify.js';
 import * as auditStats from '../commands/audit/stats.js';
@@ -38,6 +42,8 @@ import * as webhookAdd from '../commands/webhook/add.js';
 import * as webhookList from '../commands/webhook/list.js';
 import * as webhookRemove from '../commands/webhook/remove.js';
 import * as webhookTest from '../commands/webhook/test.js';
+import * as brokerConsume from '../commands/broker/consume.js';
+import * as brokerSetPassword from '../commands/broker/set-password.js';
 import * as login from '../commands/login.js';
 import * as logout from '../commands/logout.js';
 import * as whoami from '../commands/whoami.js';
@@ -77,6 +83,9 @@ export const COMMAND_ROLES: Record<string, Role | 'none'> = {
   'company restore': 'editor',
   'db migrate': 'admin',
   'db status': 'none', // tells an operator whether the store is usable; shows no data
+  'db backup': 'admin',
+  'db restore': 'none', // needs no store; replacing one (--force) checks for its admin itself
+  'db copy': 'admin',
   'cache stats': 'viewer',
   'cache clear': 'viewer',
   import: 'editor',
@@ -91,6 +100,7 @@ export const COMMAND_ROLES: Record<string, Role | 'none'> = {
   'events list': 'viewer', // delivery state only: no payloads
   'events retry': 'editor',
   'events drain': 'editor',
+  'events prune': 'admin',
   audit: 'admin', // who did what, with their command lines
   'audit verify': 'viewer', // integrity and a line count only, so a monitoring token can run it
   'audit stats': 'admin',
@@ -99,6 +109,8 @@ export const COMMAND_ROLES: Record<string, Role | 'none'> = {
   'webhook list': 'admin',
   'webhook remove': 'admin',
   'webhook test': 'admin',
+  'broker consume': 'editor',
+  'broker set-password': 'admin',
   'token create': 'admin',
   'token list': 'admin',
   'token revoke': 'admin',
@@ -186,10 +198,13 @@ export function buildProgram(run: Runner, argv?: string[]): Command {
     companyRestore.register(company, run);
   }
 
-  const db = program.command('db').description('the store: schema migrations and status');
+  const db = program.command('db').description('the store: schema migrations, status, backup, restore and copy');
   if (wanted('db')) {
     dbMigrate.register(db, run);
     dbStatus.register(db, run);
+    dbBackup.register(db, run);
+    dbRestore.register(db, run);
+    dbCopy.register(db, run);
   }
 
   const cache = program.command('cache').description('the file cache of company reads');
@@ -221,11 +236,18 @@ export function buildProgram(run: Runner, argv?: string[]): Command {
     webhookTest.register(webhook, run);
   }
 
+  const broker = program.command('broker').description('RabbitMQ: consume inbound company changes; events are published by the config file');
+  if (wanted('broker')) {
+    brokerConsume.register(broker, run);
+    brokerSetPassword.register(broker, run);
+  }
+
   const events = program.command('events').description('the event queue: deliveries to the audit log, counts, cache and webhooks');
   if (wanted('events')) {
     eventsList.register(events, run);
     eventsRetry.register(events, run);
     eventsDrain.register(events, run);
+    eventsPrune.register(events, run);
   }
 
   const audit = auditQuery.register(program, run);
@@ -265,6 +287,7 @@ export async function runCli(argv: string[], io: IO, env: Record<string, string 
       if (typeof result === 'number') exitCode = code = result;
     } catch (e) {
       code = isCompanyctlError(e) ? e.exitCode : ExitCode.failure;
+      if (isCompanyctlError(e) && e.code === 'COMPANYCTL_AUTH_FORBIDDEN') await auditRefusal(ctx, path, e.message);
       throw e;
     } finally {
       await finishRun(ctx, path, code, (performance.now() - started) / 1000);
@@ -312,8 +335,17 @@ async function finishRun(ctx: Context, path: string, code: number, seconds: numb
     await events.updateMetricsFile(env);
   } catch (e) {
     const { appLog } = await import('./context.js');
-    appLog(ctx, { level: 'warn', code: 'COMPANYCTL_METRICS_FAILED', message: `metrics: ${String((e as Error)?.message ?? e)}` });
+    const message = `metrics: ${String((fromFsError(e) ?? (e as Error))?.message ?? e)}`;
+    appLog(ctx, { level: 'warn', code: 'COMPANYCTL_METRICS_FAILED', message });
+    ctx.notice(`warning: ${message}`);
   }
+}
+
+/** A refused command becomes an `auth.forbidden` event in the audit trail. */
+async function auditRefusal(ctx: Context, path: string, reason: string): Promise<void> {
+  const { appLog } = await import('./context.js');
+  const warn = (message: string) => appLog(ctx, { level: 'warn', code: 'COMPANYCTL_AUDIT_FAILED', message });
+  await (await import('./services/security-events.js')).auditRefusal({ store: () => ctx.store(), actor: ctx.actor(), now: ctx.now(), warn }, path, reason);
 }
 
 /** Every error the handler reports also goes to the JSON app log (secrets removed). */
@@ -321,8 +353,8 @@ async function logError(err: unknown, exitCode: number, env: Record<string, stri
   try {
     const { appLog } = await import('./context.js');
     const { resolvePaths } = await import('./infra/paths.js');
-    const known = isCompanyctlError(err);
-    const code = diskFullError(err)?.code ?? (known ? err.code : err instanceof CommanderError ? 'COMPANYCTL_USAGE' : 'COMPANYCTL_INTERNAL');
+    const known = isCompanyctlError(err) ? err : fromFsError(err);
+    const code = diskFullError(err)?.code ?? (known ? known.code : err instanceof CommanderError ? 'COMPANYCTL_USAGE' : 'COMPANYCTL_INTERNAL');
     appLog(
       { paths: ctx?.paths ?? resolvePaths(env), argv: argv.slice(2) },
       {
@@ -364,7 +396,7 @@ export function reportError(err: unknown, io: IO, opts: { json: boolean; debug: 
   }
   const known = diskFullError(err) ?? (isCompanyctlError(err)
     ? err
-    : new CompanyctlError('COMPANYCTL_INTERNAL', `internal error: ${(err as Error)?.message ?? String(err)}`, {
+    : fromFsError(err) ?? new CompanyctlError('COMPANYCTL_INTERNAL', `internal error: ${(err as Error)?.message ?? String(err)}`, {
         hint: opts.debug ? undefined : 'run again with --debug for details, and report it with the command you ran',
       }));
   // Messages echo input (file headers, cells, remote replies): escaped, never obeyed by the terminal.

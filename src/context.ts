@@ -175,7 +175,16 @@ function safeUserName(): string {
 
 /** What the auth service needs, from this run's context. */
 export function authDeps(ctx: Context): AuthDeps {
-  return { store: () => ctx.store(), cache: ctx.cache(), now: () => ctx.now(), sessionCacheSeconds: ctx.config().sessionCacheSeconds ?? 30 };
+  return {
+    store: () => ctx.store(),
+    cache: ctx.cache(),
+    now: () => ctx.now(),
+    sessionCacheSeconds: ctx.config().sessionCacheSeconds ?? 30,
+    // Read when an event is recorded: the identity may be set after these deps were made.
+    get actor() {
+      return ctx.actor();
+    },
+  };
 }
 
 /** Find this run's token (COMPANYCTL_TOKEN, then the stored one) and verify it. */
@@ -224,6 +233,7 @@ export function eventsEnv(ctx: Context, extra: Partial<EventsEnv> = {}): EventsE
     cacheInvalidated: (eventId) => ctx.cacheInvalidated.has(eventId),
     beforeAck: () => failpoint(ctx, 'before-ack'),
     workerLeaseMs: (dialect) => workerSettings(ctx.config(), dialect).leaseMs,
+    broker: async () => (ctx.config().broker ? (await import('./services/broker-publish.js')).brokerHandlerFor(ctx.config().broker, ctx.paths.configFile, ctx.env) : undefined),
     ...extra,
   };
 }
@@ -248,9 +258,10 @@ export function recordCommandQuickly(ctx: Context, command: string, exitCode: nu
 /**
  * Tests only: COMPANYCTL_FAILPOINT=<name> kills this process at that point (SIGKILL, no
  * clean-up), to prove that a crash loses no event: 'after-commit' (before any delivery),
- * 'before-ack' (handlers ran, outcomes not yet recorded).
+ * 'before-ack' (handlers ran, outcomes not yet recorded), 'broker-before-ack' (a consumed batch
+ * committed, its messages not yet acked).
  */
-export function failpoint(ctx: Pick<Context, 'env'>, name: 'after-commit' | 'before-ack'): void {
+export function failpoint(ctx: Pick<Context, 'env'>, name: 'after-commit' | 'before-ack' | 'broker-before-ack'): void {
   if (ctx.env.COMPANYCTL_FAILPOINT === name) process.kill(process.pid, 'SIGKILL');
 }
 

@@ -25,13 +25,9 @@ Examples:
 
 export async function waitRun(ctx: Context, job: string, opts: ImportWaitOptions): Promise<number> {
   const { parseJobId } = await import('../../src/io/import-cli.js');
-  const { parseDuration } = await import('../events/drain.js');
-  const { CompanyctlError } = await import('../../src/errors.js');
+  const { parseDuration } = await import('../../src/io/flags.js');
   const id = parseJobId(job);
-  const timeoutMs = parseDuration(opts.timeout);
-  if (timeoutMs === undefined) {
-    throw new CompanyctlError('COMPANYCTL_USAGE', `--timeout: ${JSON.stringify(opts.timeout)} is not a duration (30s, 5m, 2h)`, { field: '--timeout' });
-  }
+  const timeoutMs = parseDuration('--timeout', opts.timeout, { units: ['s', 'm', 'h'], bareUnit: 's', max: 7 * 86_400_000, example: '30s, 5m, 2h' });
   const { waitForQueuedRun } = await import('../../src/io/worker-cli.js');
   return waitForQueuedRun(ctx, id, timeoutMs);
 }

@@ -25,6 +25,8 @@ export interface Config {
   alerts?: Record<string, unknown>;
   /** Where the Prometheus text file goes (default <state>/companyctl.prom). */
   metricsFile?: string;
+  /** RabbitMQ (publish events, consume inbound changes); checked by services/broker-config.ts. */
+  broker?: Record<string, unknown>;
 }
 
 const KNOWN: Record<keyof Config, 'string' | 'number' | 'object'> = {
@@ -39,6 +41,7 @@ const KNOWN: Record<keyof Config, 'string' | 'number' | 'object'> = {
   audit: 'object',
   alerts: 'object',
   metricsFile: 'string',
+  broker: 'object',
 };
 
 export function loadConfig(file: string): Config {

@@ -18,6 +18,8 @@ export interface EventsConfig {
   warmCache?: boolean;
   /** While a worker is alive, a command that wrote leaves its events to it (default true). */
   leaveToWorker?: boolean;
+  /** Delivered events older than this many days are removed by `events drain` (and a worker). */
+  retentionDays?: number;
 }
 
 export interface EventsSettings {
@@ -25,6 +27,8 @@ export interface EventsSettings {
   leaveToWorker: boolean;
   afterCommandLimit: number;
   warmCache: boolean;
+  /** Days after which delivered events are pruned automatically; undefined: kept. */
+  retentionDays?: number;
   dispatch: DispatchSettings;
   auditMaxBytes: number;
   alerts: AlertThresholds;
@@ -43,6 +47,7 @@ const EVENTS_KEYS: Record<keyof EventsConfig, Kind> = {
   afterCommandLimit: 'number',
   warmCache: 'boolean',
   leaveToWorker: 'boolean',
+  retentionDays: 'number',
 };
 const AUDIT_KEYS: Record<string, Kind> = { maxBytes: 'number' };
 const ALERT_KEYS: Record<keyof AlertThresholds, Kind> = { rejectRate: 'number', importSeconds: 'number', deadEvents: 'number', hoursSinceImport: 'number' };
@@ -77,6 +82,7 @@ export function eventsSettings(config: { events?: unknown; audit?: unknown; aler
     leaveToWorker: e.leaveToWorker ?? true,
     afterCommandLimit: int(e.afterCommandLimit, 1000),
     warmCache: e.warmCache ?? false,
+    retentionDays: e.retentionDays || undefined,
     dispatch: {
       maxAttempts: int(e.maxAttempts, 8),
       backoffBaseMs: Math.round((e.backoffSeconds ?? 2) * 1000),

@@ -39,6 +39,8 @@ export interface EventsEnv {
   cacheInvalidated?: (eventId: number) => boolean;
   /** A worker silent for this long is gone (config "worker.leaseSeconds"); unset: never leave events to one. */
   workerLeaseMs?: (dialect: Dialect) => number;
+  /** The "broker" handler (RabbitMQ), when the config file has a broker section that publishes. */
+  broker?: () => Promise<EventHandler | undefined>;
 }
 
 export async function openAuditLog(env: Pick<EventsEnv, 'stateDir' | 'settings'>): Promise<AuditLog> {
@@ -48,8 +50,9 @@ export async function openAuditLog(env: Pick<EventsEnv, 'stateDir' | 'settings'>
 export async function handlersFor(env: EventsEnv, opts: { warm?: boolean } = {}): Promise<EventHandler[]> {
   const settings = env.settings();
   const webhook = await webhookHandler({ store: env.store, now: env.now });
+  const broker = await env.broker?.();
   return [
-    h.auditHandler(await openAuditLog(env)),
+    h.auditHandler(await openAuditLog(env), env.store, env.now),
     h.derivedHandler(env.store, env.now),
     h.cacheHandler({
       store: env.store,
@@ -60,6 +63,7 @@ export async function handlersFor(env: EventsEnv, opts: { warm?: boolean } = {})
     }),
     h.metricsHandler((mutate) => persistMetrics(env, mutate, { render: false })),
     ...(webhook ? [webhook] : []),
+    ...(broker ? [broker] : []),
     ...(env.extraHandlers ?? []),
   ];
 }
@@ -209,9 +213,17 @@ export async function retryEvents(env: EventsEnv, target: { eventId: number } | 
   return es.retryDeliveries(store, target, env.now().toISOString());
 }
 
+/** `events prune`, and the retention that `events drain` (or a worker) runs when configured. */
+export async function pruneEvents(env: Pick<EventsEnv, 'store' | 'now'>, olderThanMs: number): Promise<{ before: string; removed: number }> {
+  const before = new Date(env.now().getTime() - olderThanMs).toISOString();
+  return { before, removed: await es.pruneDoneEvents(await env.store(), before) };
+}
+
 export async function drainEvents(env: EventsEnv, opts: { waitMs?: number; warm?: boolean } = {}) {
   const deps = await dispatchDepsFor(env, { warm: opts.warm });
   let report = await drain(deps, { waitMs: opts.waitMs });
+  const days = env.settings().retentionDays;
+  const pruned = days ? (await pruneEvents(env, days * 86_400_000)).removed : 0;
   const { alerts, raised, counts } = await refreshAndCheck(env, report);
   let remaining = counts;
   if (raised.length > 0) {
@@ -220,5 +232,5 @@ export async function drainEvents(env: EventsEnv, opts: { waitMs?: number; warm?
     report = { ...mergeReports(report, more), remaining };
   }
   logReport(env, report);
-  return { ...report, remaining, alerts };
+  return { ...report, remaining, alerts, pruned };
 }

@@ -8,7 +8,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import pg from 'pg';
 import { bootstrapBin, freshPgDatabase, PG_SKIP_REASON, PG_URL, ROOT, runBin, runBinAsync, runInProcess, tempHome } from '../helpers.js';
-import { eventually, startWorker, type WorkerProcess } from '../worker-helpers.js';
+import { eventually, startWorker, TcpProxy, type WorkerProcess } from '../worker-helpers.js';
 
 const FIX = join(ROOT, 'fixtures', 'import');
 
@@ -158,6 +158,37 @@ describe.skipIf(!PG_URL)(`queued jobs on PostgreSQL${PG_URL ? '' : ` (skipped: $
     expect(wait.code, wait.stderr).toBe(0);
     expect(JSON.parse(wait.stdout)).toMatchObject({ rows: 40_000, inserted: 40_000 });
     await next.stop();
+  }, 180_000);
+
+  it('a worker that loses the store mid-job reconnects with backoff; the job, taken over meanwhile, is not processed twice', async () => {
+    const proxy = new TcpProxy('127.0.0.1', Number(new URL(PG_URL!).port || 5432));
+    const port = await proxy.start();
+    try {
+      const before = await count('select count(*) as n from company');
+      const { jobId } = queue([csv(join(home.home, 'lost.csv'), 500_000, 40_000), '--chunk-size', '1000']);
+      const url = new URL(pgDb.url);
+      url.port = String(port);
+      const cut = startWorker({ ...workerEnv, COMPANYCTL_DB: url.href });
+      workers.push(cut);
+      await cut.waitFor((l) => l.msg === 'job started' && l.jobId === jobId);
+      await eventually(async () => (await count(`select coalesce(max(rows_done), 0) as n from import_job where source like '%lost.csv.gz'`)) >= 2000, 60_000, 50);
+      await proxy.cut();
+      const heir = spawn();
+      await heir.waitFor((l) => l.msg === 'job resumed' && l.jobId === jobId, 60_000);
+      await cut.waitFor((l) => l.level === 'error' && /job \d+|heartbeat|claiming/.test(l.msg), 60_000);
+      await proxy.start(port);
+      await cut.waitFor((l) => l.msg === 'store reachable again' || l.msg === 'listening for changes', 60_000);
+      const wait = await runBinAsync(['import', 'wait', String(jobId), '--timeout', '3m', '--json'], { env });
+      expect(wait.code, wait.stderr).toBe(0);
+      expect(JSON.parse(wait.stdout)).toMatchObject({ state: 'completed', rows: 40_000, rejected: 0 });
+      expect(await count('select count(*) as n from company')).toBe(before + 40_000);
+      expect(await count(`select count(*) as n from import_job where source like '%lost.csv.gz'`)).toBe(1);
+      expect(finished([cut, heir]).filter((l) => l.jobId === jobId).map((l) => l.pid)).toEqual([heir.child.pid]);
+      expect(cut.child.exitCode).toBeNull();
+      await Promise.all([cut.stop(), heir.stop()]);
+    } finally {
+      await proxy.close();
+    }
   }, 180_000);
 
   it('a job whose staged input is corrupt fails with the reason; the worker carries on with the next', async () => {

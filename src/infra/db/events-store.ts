@@ -359,3 +359,33 @@ export async function oldestPendingAt(read: SqlReader): Promise<string | null> {
   if (ts.length === 0) return null;
   return ts.map((t) => new Date(t).toISOString()).sort()[0]!;
 }
+
+// ---- retention ----
+
+/**
+ * Delete events created before `before` whose every delivery is done, with their delivery rows
+ * (in batches, oldest first). Pending, failed and dead events stay for `events list` and retry;
+ * the audit trail keeps its own entries. Returns the number of events removed.
+ */
+export async function pruneDoneEvents(store: Store, before: string, batch = 5000): Promise<number> {
+  let removed = 0;
+  for (;;) {
+    const n = await store.transaction(async (tx) => {
+      const ids = (
+        await tx.read.all<{ id: unknown }>(
+          `select o.id from outbox_event o where o.created_at < ? and o.status = 'dispatched'
+           and not exists (select 1 from event_delivery d where d.event_id = o.id and d.status <> 'done')
+           order by o.id limit ?`,
+          [before, batch],
+        )
+      ).map((r) => Number(r.id));
+      if (ids.length === 0) return 0;
+      await exec(tx, `delete from event_delivery where event_id in (${marks(ids.length)})`, ids);
+      await exec(tx, `delete from webhook_delivery where event_id in (${marks(ids.length)})`, ids);
+      await exec(tx, `delete from outbox_event where id in (${marks(ids.length)})`, ids);
+      return ids.length;
+    });
+    removed += n;
+    if (n < batch) return removed;
+  }
+}

@@ -316,9 +316,10 @@ async function initOrm(loc: StoreLocation, withMigrator: boolean): Promise<Mikro
   }
   try {
     if (loc.dialect === 'sqlite') {
-      const { MikroORM } = await import('@mikro-orm/better-sqlite');
+      const [{ MikroORM }, { SqliteDriver }] = await Promise.all([import('@mikro-orm/core'), import('./sqlite-driver.js')]);
       return await MikroORM.init({
         ...common,
+        driver: SqliteDriver,
         dbName: loc.target,
         pool: {
           afterCreate: (conn: import('better-sqlite3').Database, done: (err: Error | null, conn: unknown) => void) => {

@@ -9,6 +9,8 @@ import { importJobsPostgresql, importJobsSqlite } from './0003-import-jobs.js';
 import { eventsPostgresql, eventsSqlite } from './0004-events.js';
 import { enrichPostgresql, enrichSqlite } from './0005-enrich.js';
 import { workerPostgresql, workerSqlite } from './0006-worker.js';
+import { auditPostgresql, auditSqlite } from './0007-audit.js';
+import { brokerPostgresql, brokerSqlite } from './0008-broker.js';
 import { nameFold } from './0012-name-fold.js';
 import { KNOWN_MIGRATIONS, type Dialect } from './names.js';
 
@@ -23,6 +25,8 @@ const SQL: Record<Dialect, Record<(typeof KNOWN_MIGRATIONS)[number], string[] | 
     '0004-events': eventsSqlite,
     '0005-enrich': enrichSqlite,
     '0006-worker': workerSqlite,
+    '0007-audit': auditSqlite,
+    '0008-broker': brokerSqlite,
     '0012-name-fold': nameFold('sqlite'),
   },
   postgresql: {
@@ -32,6 +36,8 @@ const SQL: Record<Dialect, Record<(typeof KNOWN_MIGRATIONS)[number], string[] | 
     '0004-events': eventsPostgresql,
     '0005-enrich': enrichPostgresql,
     '0006-worker': workerPostgresql,
+    '0007-audit': auditPostgresql,
+    '0008-broker': brokerPostgresql,
     '0012-name-fold': nameFold('postgresql'),
   },
 };
