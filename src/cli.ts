@@ -23,6 +23,7 @@ import * as cacheStats from '../commands/cache/stats.js';
 import * as cacheClear from '../commands/cache/clear.js';
 import * as importCmd from '../commands/import/import.js';
 import * as importResume from '../commands/import/resume.js';
+import * as importWait from '../commands/import/wait.js';
 import * as importList from '../commands/import/list.js';
 import * as importShow from '../commands/import/show.js';
 import * as exportCmd from '../commands/export.js';
@@ -89,6 +90,7 @@ export const COMMAND_ROLES: Record<string, Role | 'none'> = {
   'cache clear': 'viewer',
   import: 'editor',
   'import resume': 'editor',
+  'import wait': 'viewer',
   'import list': 'viewer',
   'import show': 'viewer',
   export: 'viewer',
@@ -214,6 +216,7 @@ export function buildProgram(run: Runner, argv?: string[]): Command {
   const imp = importCmd.register(program, run);
   if (wanted('import')) {
     importResume.register(imp, run);
+    importWait.register(imp, run);
     importList.register(imp, run);
     importShow.register(imp, run);
   }

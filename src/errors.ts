@@ -68,6 +68,7 @@ export const ErrorCodes = {
   COMPANYCTL_STORE_EXISTS: ExitCode.failure,
   COMPANYCTL_COPY_MISMATCH: ExitCode.failure,
   COMPANYCTL_ALERTS_FIRING: ExitCode.failure,
+  COMPANYCTL_WAIT_TIMEOUT: ExitCode.failure,
   COMPANYCTL_CANCELLED: ExitCode.cancelled,
   COMPANYCTL_INTERNAL: ExitCode.failure,
 } as const;

@@ -19,6 +19,8 @@ export interface ImportDeps {
   worker?: boolean;
   /** Smallest input (bytes) loaded as a bulk load; default BULK_BYTES. */
   bulkBytes?: number;
+  /** Whether a lock owner (host:pid:…) still runs, when the caller knows (a worker knows its peers); undefined: decide as usual. */
+  ownerAlive?: (owner: string) => boolean | undefined;
 }
 
 export interface MaxErrors {
