@@ -2,7 +2,6 @@
 // a later migration adds is copied too), their columns and foreign-key order, rows read as text
 // in one canonical form (ISO-8601 UTC times, trimmed decimals, 1/0 booleans, JSON text) from a
 // consistent snapshot, bulk writes (COPY on PostgreSQL, prepared inserts on SQLite), sequences.
-import { createHash } from 'node:crypto';
 import type { StoreLocation } from './location.js';
 
 /** A row as canonical text values (null for SQL NULL), in the order of its table's columns. */
@@ -32,6 +31,9 @@ export interface RawStore {
   beginWrite(): Promise<void>;
   write(table: string, columns: Column[], rows: AsyncIterable<TextRow>, seen: (row: TextRow) => void): Promise<number>;
   deleteAll(table: string): Promise<void>;
+  /** Drop a table's secondary indexes (a bulk load builds each once, after the rows); returns how to build them again. */
+  dropIndexes(table: string): Promise<string[]>;
+  execute(sql: string): Promise<void>;
   /** Set every id sequence past the ids copied (and past `floors`, the source's own sequences). */
   resetSequences(floors: Map<string, number>): Promise<void>;
   /** The next-id floor of each table's generated ids: `table.column` -> last value used. */
@@ -81,8 +83,26 @@ async function openRawSqlite(path: string): Promise<RawStore> {
       if (db.inTransaction) db.prepare('commit').run();
     },
     async *rows(table, columns) {
-      const st = db.prepare(`select ${columns.map((c) => q(c.name)).join(', ')} from ${q(table)}`).raw(true);
-      for (const r of st.iterate() as Iterable<unknown[]>) yield r.map(text);
+      const list = columns.map((c) => q(c.name)).join(', ');
+      let page: import('better-sqlite3').Statement;
+      try {
+        // Pages by rowid: one native call per 5000 rows instead of one per row.
+        page = db.prepare(`select rowid, ${list} from ${q(table)} where rowid > ? order by rowid limit 5000`).raw(true);
+      } catch {
+        for (const r of db.prepare(`select ${list} from ${q(table)}`).raw(true).iterate() as Iterable<unknown[]>) yield r.map(text);
+        return;
+      }
+      let after: unknown = -Infinity;
+      for (;;) {
+        const rows = page.all(after) as unknown[][];
+        for (const r of rows) {
+          const out: TextRow = new Array(r.length - 1);
+          for (let i = 1; i < r.length; i++) out[i - 1] = text(r[i]);
+          yield out;
+        }
+        if (rows.length < 5000) return;
+        after = rows[rows.length - 1]![0];
+      }
     },
     async beginWrite() {
       db.pragma('journal_mode = WAL');
@@ -100,6 +120,14 @@ async function openRawSqlite(path: string): Promise<RawStore> {
     },
     async deleteAll(table) {
       db.prepare(`delete from ${q(table)}`).run();
+    },
+    async dropIndexes(table) {
+      const rows = db.prepare(`select name, sql from sqlite_master where type = 'index' and tbl_name = ? and sql is not null`).all(table) as { name: string; sql: string }[];
+      for (const r of rows) db.prepare(`drop index ${q(r.name)}`).run();
+      return rows.map((r) => r.sql);
+    },
+    async execute(sql) {
+      db.prepare(sql).run();
     },
     async sequences() {
       const out = new Map<string, number>();
@@ -222,6 +250,20 @@ async function openRawPg(url: string): Promise<RawStore> {
     async deleteAll(table) {
       await client.query(`delete from ${q(table)}`);
     },
+    async dropIndexes(table) {
+      // Not the indexes behind primary keys and unique constraints (foreign keys may need them).
+      const rows = await all<{ name: string; def: string }>(
+        `select i.relname as name, pg_get_indexdef(x.indexrelid) as def from pg_index x
+         join pg_class i on i.oid = x.indexrelid join pg_class t on t.oid = x.indrelid join pg_namespace n on n.oid = t.relnamespace
+         where n.nspname = current_schema() and t.relname = $1 and not exists (select 1 from pg_constraint c where c.conindid = x.indexrelid)`,
+        [table],
+      );
+      for (const r of rows) await client.query(`drop index ${q(r.name)}`);
+      return rows.map((r) => r.def);
+    },
+    async execute(sql) {
+      await client.query(sql);
+    },
     async sequences() {
       const out = new Map<string, number>();
       for (const s of await generatedColumns(all)) {
@@ -299,18 +341,34 @@ function sortKeys(v: unknown): unknown {
   return v;
 }
 
-/** An order-independent checksum of a table's rows: the sum of per-row SHA-256 prefixes. */
+/**
+ * An order-independent checksum of a table's rows: the sum (mod 2^64) of a 64-bit hash of each
+ * row (two 32-bit murmur-style lanes). It checks a copy against its source, not an adversary.
+ */
 export class TableChecksum {
   rows = 0;
-  private sum = 0n;
+  private hi = 0;
+  private lo = 0;
 
   add(row: TextRow): void {
-    const h = createHash('sha256').update(row.map(canonical).join('\u0001')).digest();
-    this.sum = (this.sum + h.readBigUInt64BE(0)) & 0xffffffffffffffffn;
+    let text = '';
+    for (let i = 0; i < row.length; i++) text += (i ? '\u0001' : '') + canonical(row[i]!);
+    let h1 = 0xdeadbeef ^ text.length;
+    let h2 = 0x41c6ce57 ^ text.length;
+    for (let i = 0; i < text.length; i++) {
+      const c = text.charCodeAt(i);
+      h1 = Math.imul(h1 ^ c, 2654435761);
+      h2 = Math.imul(h2 ^ c, 1597334677);
+    }
+    h1 = Math.imul(h1 ^ (h1 >>> 16), 2246822507) ^ Math.imul(h2 ^ (h2 >>> 13), 3266489909);
+    h2 = Math.imul(h2 ^ (h2 >>> 16), 2246822507) ^ Math.imul(h1 ^ (h1 >>> 13), 3266489909);
+    const lo = this.lo + (h1 >>> 0);
+    this.lo = lo % 4294967296;
+    this.hi = (this.hi + (h2 >>> 0) + (lo >= 4294967296 ? 1 : 0)) % 4294967296;
     this.rows++;
   }
 
   hex(): string {
-    return this.sum.toString(16).padStart(16, '0');
+    return this.hi.toString(16).padStart(8, '0') + this.lo.toString(16).padStart(8, '0');
   }
 }
