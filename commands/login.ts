@@ -28,17 +28,14 @@ export function register(parent: Command, run: Runner): void {
 
 export async function loginRun(ctx: Context, opts: LoginOptions): Promise<number> {
   const { CompanyctlError } = await import('../src/errors.js');
-  const { parseDuration } = await import('../src/domain/roles.js');
+  const { parseDuration } = await import('../src/io/flags.js');
   const { readPassword } = await import('../src/io/password.js');
   const { missingAnswer } = await import('../src/io/prompter.js');
   const { credentialSlot, keychain, tokenFile } = await import('../src/infra/credentials.js');
   const { login, logout } = await import('../src/services/auth.js');
   const { authDeps } = await import('../src/context.js');
   const { writeJson } = await import('../src/io/output.js');
-  const expiresMs = parseDuration(opts.expires);
-  if (!expiresMs || expiresMs > 366 * 86_400_000) {
-    throw new CompanyctlError('COMPANYCTL_USAGE', `--expires: ${JSON.stringify(opts.expires)} is not an age up to 366d (e.g. 12h, 7d)`, { field: '--expires' });
-  }
+  const expiresMs = parseDuration('--expires', opts.expires, { min: 60_000, max: 366 * 86_400_000 });
   let username = opts.username;
   if (!username) {
     if (!ctx.prompter.canPrompt || opts.passwordStdin) throw missingAnswer('--username', 'a user name');

@@ -3,7 +3,7 @@
 // imports its services inside its action, so `--help` loads nothing heavy.
 import { Command, CommanderError, Option } from 'commander';
 import type { Context, GlobalOptions, IO } from './context.js';
-import { CompanyctlError, diskFullError, ExitCode, isCompanyctlError } from './errors.js';
+import { CompanyctlError, diskFullError, ExitCode, fromFsError, isCompanyctlError } from './errors.js';
 import { escapeControl, terminalSafeJson } from './io/escape.js';
 import type { Prompter } from './io/prompter.js';
 import * as init from '../commands/init.js';
@@ -41,6 +41,8 @@ import * as webhookAdd from '../commands/webhook/add.js';
 import * as webhookList from '../commands/webhook/list.js';
 import * as webhookRemove from '../commands/webhook/remove.js';
 import * as webhookTest from '../commands/webhook/test.js';
+import * as brokerConsume from '../commands/broker/consume.js';
+import * as brokerSetPassword from '../commands/broker/set-password.js';
 import * as login from '../commands/login.js';
 import * as logout from '../commands/logout.js';
 import * as whoami from '../commands/whoami.js';
@@ -56,6 +58,9 @@ import * as userEnable from '../commands/user/enable.js';
 import * as userSetRole from '../commands/user/set-role.js';
 import * as userPasswd from '../commands/user/passwd.js';
 import type { Role } from './domain/roles.js';
+import { VERSION } from './version.js';
+import * as workerCmd from '../commands/worker/index.js';
+import * as workerStatus from '../commands/worker/status.js';
 
 /**
  * The role each command needs, in one place. 'none': no login (the command authenticates
@@ -102,6 +107,8 @@ export const COMMAND_ROLES: Record<string, Role | 'none'> = {
   'webhook list': 'admin',
   'webhook remove': 'admin',
   'webhook test': 'admin',
+  'broker consume': 'editor',
+  'broker set-password': 'admin',
   'token create': 'admin',
   'token list': 'admin',
   'token revoke': 'admin',
@@ -111,6 +118,8 @@ export const COMMAND_ROLES: Record<string, Role | 'none'> = {
   'user enable': 'admin',
   'user set-role': 'admin',
   'user passwd': 'viewer', // your own; another user's needs admin
+  worker: 'editor', // delivers events and runs queued imports as their submitters
+  'worker status': 'viewer',
 };
 
 export function commandPath(cmd: Command): string {
@@ -224,6 +233,12 @@ export function buildProgram(run: Runner, argv?: string[]): Command {
     webhookTest.register(webhook, run);
   }
 
+  const broker = program.command('broker').description('RabbitMQ: consume inbound company changes; events are published by the config file');
+  if (wanted('broker')) {
+    brokerConsume.register(broker, run);
+    brokerSetPassword.register(broker, run);
+  }
+
   const events = program.command('events').description('the event queue: deliveries to the audit log, counts, cache and webhooks');
   if (wanted('events')) {
     eventsList.register(events, run);
@@ -238,11 +253,12 @@ export function buildProgram(run: Runner, argv?: string[]): Command {
     auditStats.register(audit, run);
   }
 
+  const worker = workerCmd.register(program, run);
+  if (wanted('worker')) workerStatus.register(worker, run);
+
   stats.register(program, run);
   return program;
 }
-
-const VERSION = '0.1.0';
 
 /** Parse argv, run one command, and return its exit code. Never calls process.exit. */
 export async function runCli(argv: string[], io: IO, env: Record<string, string | undefined>, prompter?: Prompter): Promise<number> {
@@ -316,7 +332,9 @@ async function finishRun(ctx: Context, path: string, code: number, seconds: numb
     await events.updateMetricsFile(env);
   } catch (e) {
     const { appLog } = await import('./context.js');
-    appLog(ctx, { level: 'warn', code: 'COMPANYCTL_METRICS_FAILED', message: `metrics: ${String((e as Error)?.message ?? e)}` });
+    const message = `metrics: ${String((fromFsError(e) ?? (e as Error))?.message ?? e)}`;
+    appLog(ctx, { level: 'warn', code: 'COMPANYCTL_METRICS_FAILED', message });
+    ctx.notice(`warning: ${message}`);
   }
 }
 
@@ -332,8 +350,8 @@ async function logError(err: unknown, exitCode: number, env: Record<string, stri
   try {
     const { appLog } = await import('./context.js');
     const { resolvePaths } = await import('./infra/paths.js');
-    const known = isCompanyctlError(err);
-    const code = diskFullError(err)?.code ?? (known ? err.code : err instanceof CommanderError ? 'COMPANYCTL_USAGE' : 'COMPANYCTL_INTERNAL');
+    const known = isCompanyctlError(err) ? err : fromFsError(err);
+    const code = diskFullError(err)?.code ?? (known ? known.code : err instanceof CommanderError ? 'COMPANYCTL_USAGE' : 'COMPANYCTL_INTERNAL');
     appLog(
       { paths: ctx?.paths ?? resolvePaths(env), argv: argv.slice(2) },
       {
@@ -375,7 +393,7 @@ export function reportError(err: unknown, io: IO, opts: { json: boolean; debug: 
   }
   const known = diskFullError(err) ?? (isCompanyctlError(err)
     ? err
-    : new CompanyctlError('COMPANYCTL_INTERNAL', `internal error: ${(err as Error)?.message ?? String(err)}`, {
+    : fromFsError(err) ?? new CompanyctlError('COMPANYCTL_INTERNAL', `internal error: ${(err as Error)?.message ?? String(err)}`, {
         hint: opts.debug ? undefined : 'run again with --debug for details, and report it with the command you ran',
       }));
   // Messages echo input (file headers, cells, remote replies): escaped, never obeyed by the terminal.

@@ -1,4 +1,5 @@
 // Typed errors with stable codes. Tests assert `err.code`, never message text.
+import { dirname } from 'node:path';
 
 export const ExitCode = {
   ok: 0,
@@ -16,6 +17,7 @@ export const ErrorCodes = {
   COMPANYCTL_INVALID_INPUT: ExitCode.usage,
   COMPANYCTL_MISSING_FIELD: ExitCode.usage,
   COMPANYCTL_CONFIRMATION_REQUIRED: ExitCode.usage,
+  COMPANYCTL_FILE_EXISTS: ExitCode.usage,
   COMPANYCTL_NOT_FOUND: ExitCode.failure,
   COMPANYCTL_DUPLICATE_KEY: ExitCode.failure,
   COMPANYCTL_VERSION_CONFLICT: ExitCode.failure,
@@ -28,6 +30,8 @@ export const ErrorCodes = {
   COMPANYCTL_STORE_BUSY: ExitCode.failure,
   COMPANYCTL_DISK_FULL: ExitCode.failure,
   COMPANYCTL_CONFIG_INVALID: ExitCode.failure,
+  COMPANYCTL_FILE_UNWRITABLE: ExitCode.failure,
+  COMPANYCTL_FILE_UNREADABLE: ExitCode.failure,
   COMPANYCTL_AUTH_REQUIRED: ExitCode.auth,
   COMPANYCTL_AUTH_FAILED: ExitCode.auth,
   COMPANYCTL_AUTH_EXPIRED: ExitCode.auth,
@@ -53,6 +57,10 @@ export const ErrorCodes = {
   COMPANYCTL_ENRICH_BAD_RESPONSE: ExitCode.failure,
   COMPANYCTL_ENRICH_FAILED: ExitCode.failure,
   COMPANYCTL_WEBHOOK_DELIVERY_FAILED: ExitCode.failure,
+  COMPANYCTL_BROKER_NOT_CONFIGURED: ExitCode.failure,
+  COMPANYCTL_BROKER_NO_PASSWORD: ExitCode.failure,
+  COMPANYCTL_BROKER_UNAVAILABLE: ExitCode.failure,
+  COMPANYCTL_BROKER_REFUSED: ExitCode.failure,
   COMPANYCTL_STATE_LOCKED: ExitCode.failure,
   COMPANYCTL_AUDIT_BROKEN: ExitCode.failure,
   COMPANYCTL_SCHEMA_MISMATCH: ExitCode.failure,
@@ -138,4 +146,42 @@ export function diskFullError(err: unknown): CompanyctlError | undefined {
     });
   }
   return undefined;
+}
+
+const FS_REASONS: Record<string, string> = {
+  ENOENT: 'no such file or folder',
+  ENOTDIR: 'a part of the path is not a folder',
+  EACCES: 'permission denied',
+  EPERM: 'permission denied',
+  EROFS: 'the file system is read-only',
+  ENOSPC: 'no space left on the disk',
+  EDQUOT: 'disk quota exceeded',
+  EISDIR: 'it is a folder',
+  EEXIST: 'it already exists',
+  EMFILE: 'too many open files',
+  ENAMETOOLONG: 'the name is too long',
+};
+
+const READS = new Set(['read', 'stat', 'lstat', 'fstat', 'scandir', 'access', 'readlink', 'opendir']);
+
+/**
+ * A file-system error from node (it has a syscall and an errno code) as our typed error, else
+ * undefined. `path` and `writing` say what the user named when node's error does not.
+ */
+export function fromFsError(e: unknown, opts: { flag?: string; path?: string; writing?: boolean } = {}): CompanyctlError | undefined {
+  const err = e as NodeJS.ErrnoException;
+  if (!err || typeof err !== 'object' || typeof err.syscall !== 'string' || !err.code) return undefined;
+  const path = opts.path ?? err.path;
+  if (typeof path !== 'string') return undefined;
+  const reading = opts.writing === undefined ? READS.has(err.syscall) : !opts.writing;
+  const verb = err.syscall === 'mkdir' ? 'create the folder' : reading ? 'read' : opts.writing || err.syscall !== 'open' ? 'write' : 'open';
+  const reason =
+    err.code === 'ENOENT' && opts.writing ? `the folder ${dirname(path)} does not exist` : err.code === 'ENOENT' && reading ? 'no such file' : (FS_REASONS[err.code] ?? err.code);
+  const flag = opts.flag;
+  return new CompanyctlError(reading ? 'COMPANYCTL_FILE_UNREADABLE' : 'COMPANYCTL_FILE_UNWRITABLE', `${flag ? `${flag}: ` : ''}cannot ${verb} ${path}: ${reason}`, {
+    field: flag,
+    hint: reading ? undefined : 'check the path, its permissions and the free space, or choose another (see "companyctl config" for the paths in use)',
+    data: { path, errno: err.code },
+    cause: e,
+  });
 }

@@ -44,31 +44,15 @@ Examples:
     .action((opts: AuditQueryOptions, c: Command) => run(c, (ctx) => queryRun(ctx, opts)));
 }
 
-/** "2026-01-31", an ISO time, or an age ("7d", "36h", "90m") -> a Date. */
-export function parseTimeFlag(flag: string, value: string | undefined, now: Date, usage: (flag: string, msg: string) => Error): Date | undefined {
-  if (value === undefined) return undefined;
-  const v = value.trim();
-  const age = /^(\d+)([mhdw])$/.exec(v);
-  if (age) return new Date(now.getTime() - Number(age[1]) * { m: 60_000, h: 3_600_000, d: 86_400_000, w: 604_800_000 }[age[2] as 'm' | 'h' | 'd' | 'w']);
-  const t = parseInstant(v);
-  if (t === undefined) throw usage(flag, `${JSON.stringify(value)} is not a date (YYYY-MM-DD), ISO time or age (7d, 36h)`);
-  return new Date(t);
-}
-
 export async function auditFilter(ctx: Context, opts: AuditQueryOptions) {
-  const { CompanyctlError } = await import('../../src/errors.js');
-  const usage = (field: string, msg: string) => new CompanyctlError('COMPANYCTL_USAGE', `${field}: ${msg}`, { field });
-  let limit: number | undefined;
-  if (opts.limit !== undefined) {
-    if (!/^\d+$/.test(opts.limit) || Number(opts.limit) < 1) throw usage('--limit', `${JSON.stringify(opts.limit)} is not a positive whole number`);
-    limit = Number(opts.limit);
-  }
+  const { parseTime, parseWholeNumber } = await import('../../src/io/flags.js');
+  const limit = opts.limit === undefined ? undefined : parseWholeNumber('--limit', opts.limit);
   return {
     actor: opts.actor,
     action: opts.action,
     target: opts.target,
-    since: parseTimeFlag('--since', opts.since, ctx.now(), usage),
-    until: parseTimeFlag('--until', opts.until, ctx.now(), usage),
+    since: opts.since === undefined ? undefined : parseTime('--since', opts.since, ctx.now()),
+    until: opts.until === undefined ? undefined : parseTime('--until', opts.until, ctx.now()),
     limit,
   };
 }

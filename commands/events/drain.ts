@@ -27,18 +27,10 @@ Examples:
     .action((opts: EventsDrainOptions, c: Command) => run(c, (ctx) => drainRun(ctx, opts)));
 }
 
-/** "30s", "5m", "1h", "250ms" or plain seconds -> milliseconds; undefined when not a duration. */
-export function parseDuration(value: string): number | undefined {
-  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(value.trim());
-  return m ? Number(m[1]) * { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[(m[2] ?? 's') as 'ms' | 's' | 'm' | 'h'] : undefined;
-}
-
 export async function drainRun(ctx: Context, opts: EventsDrainOptions): Promise<number> {
-  const { CompanyctlError } = await import('../../src/errors.js');
-  const waitMs = opts.wait === undefined ? 0 : parseDuration(opts.wait);
-  if (waitMs === undefined) {
-    throw new CompanyctlError('COMPANYCTL_USAGE', `--wait: ${JSON.stringify(opts.wait)} is not a duration (30s, 5m, 1h)`, { field: '--wait' });
-  }
+  const { parseDuration } = await import('../../src/io/flags.js');
+  // setTimeout takes at most ~24.8 days; a day is more than any retry schedule waits.
+  const waitMs = opts.wait === undefined ? 0 : parseDuration('--wait', opts.wait, { units: ['ms', 's', 'm', 'h'], bareUnit: 's', max: 86_400_000, example: '30s, 5m, 1h' });
   const { drainEvents } = await import('../../src/services/events.js');
   const { eventsEnv } = await import('../../src/context.js');
   const { writeRecord } = await import('../../src/io/output.js');

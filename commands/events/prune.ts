@@ -26,12 +26,8 @@ Examples:
 }
 
 export async function pruneRun(ctx: Context, opts: EventsPruneOptions): Promise<number> {
-  const { CompanyctlError } = await import('../../src/errors.js');
-  const { parseDuration } = await import('../../src/domain/roles.js');
-  const ms = parseDuration(opts.olderThan);
-  if (ms === undefined || ms <= 0) {
-    throw new CompanyctlError('COMPANYCTL_USAGE', `--older-than: ${JSON.stringify(opts.olderThan)} is not an age (30d, 12h, 2w)`, { field: '--older-than' });
-  }
+  const { parseDuration } = await import('../../src/io/flags.js');
+  const ms = parseDuration('--older-than', opts.olderThan, { units: ['h', 'd', 'w'], min: 1, example: '30d, 12h, 2w' });
   const { pruneEvents } = await import('../../src/services/events.js');
   const { eventsEnv } = await import('../../src/context.js');
   const { writeRecord } = await import('../../src/io/output.js');

@@ -14,6 +14,7 @@ export interface ImportCommandOptions {
   maxErrors?: string;
   dryRun?: boolean;
   rejects?: string;
+  force?: boolean;
   chunkSize: string;
 }
 
@@ -31,7 +32,8 @@ export function register(program: Command, run: Runner): Command {
     .option('--key <key>', 'natural key to upsert on: domain, lei, registration, external or external:<source>', 'domain')
     .option('--max-errors <n|pct%>', 'stop when more than n rows (or pct% of rows) are rejected')
     .option('--dry-run', 'validate the whole file; write nothing')
-    .option('--rejects <file>', 'where rejected rows go (default: <state dir>/imports/job-<id>-rejects.csv)')
+    .option('--rejects <file>', 'where rejected rows go, a new file (default: <state dir>/imports/job-<id>-rejects.csv)')
+    .option('--force', 'replace an existing --rejects file')
     .option('--chunk-size <n>', 'rows per transaction (and per checkpoint)', '100000')
     .addHelpText(
       'after',

@@ -22,15 +22,12 @@ export function register(parent: Command, run: Runner): void {
 
 export async function createRun(ctx: Context, opts: TokenCreateOptions): Promise<number> {
   const { CompanyctlError } = await import('../../src/errors.js');
-  const { parseDuration } = await import('../../src/domain/roles.js');
+  const { parseDuration } = await import('../../src/io/flags.js');
   const { createApiToken, parseRole } = await import('../../src/services/auth.js');
   const { authDeps } = await import('../../src/context.js');
   const { writeJson } = await import('../../src/io/output.js');
   const role = parseRole(opts.role, '--role');
-  const expiresMs = parseDuration(opts.expires);
-  if (!expiresMs || expiresMs > 366 * 86_400_000) {
-    throw new CompanyctlError('COMPANYCTL_USAGE', `--expires: ${JSON.stringify(opts.expires)} is not an age up to 366d (e.g. 90d)`, { field: '--expires' });
-  }
+  const expiresMs = parseDuration('--expires', opts.expires, { min: 60_000, max: 366 * 86_400_000 });
   const t = await createApiToken(authDeps(ctx), ctx.identity!, { name: opts.name, role, expiresMs });
   if (ctx.globals.json) writeJson(ctx, { name: t.name, role: t.role, expiresAt: t.expiresAt, id: t.sessionId, token: t.token });
   else {

@@ -19,10 +19,9 @@ export async function testRun(ctx: Context, ref: string, opts: { timeout: string
   const { writeRecord } = await import('../../src/io/output.js');
   const { webhookId } = await import('./remove.js');
   const id = await webhookId(ref);
-  if (!/^\d+$/.test(opts.timeout) || Number(opts.timeout) < 1) {
-    throw new CompanyctlError('COMPANYCTL_USAGE', `--timeout: ${JSON.stringify(opts.timeout)} is not a number of milliseconds`, { field: '--timeout' });
-  }
-  const r = await testWebhook({ store: () => ctx.store(), now: () => ctx.now(), actor: ctx.actor() }, id, { timeoutMs: Number(opts.timeout) });
+  const { parseDuration } = await import('../../src/io/flags.js');
+  const timeoutMs = parseDuration('--timeout', opts.timeout, { units: ['ms', 's', 'm'], bareUnit: 'ms', min: 1, max: 600_000, example: '10000, 10s, 1m' });
+  const r = await testWebhook({ store: () => ctx.store(), now: () => ctx.now(), actor: ctx.actor() }, id, { timeoutMs });
   await writeRecord(ctx, r, ['field', 'value']);
   if (!r.ok) {
     throw new CompanyctlError('COMPANYCTL_WEBHOOK_DELIVERY_FAILED', `webhook ${id} did not accept the test event: ${r.error}`, {

@@ -14,10 +14,3 @@ export function atLeast(have: Role, need: Role): boolean {
 export function weaker(a: Role, b: Role): Role {
   return ROLES.indexOf(a) <= ROLES.indexOf(b) ? a : b;
 }
-
-/** "90d", "12h", "30m", "1w" -> milliseconds; undefined when it is not a duration. */
-export function parseDuration(value: string): number | undefined {
-  const m = /^(\d+)([mhdw])$/.exec(value.trim());
-  if (!m) return undefined;
-  return Number(m[1]) * { m: 60_000, h: 3_600_000, d: 86_400_000, w: 604_800_000 }[m[2] as 'm' | 'h' | 'd' | 'w'];
-}

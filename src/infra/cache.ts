@@ -17,6 +17,12 @@ interface Entry<T> {
   value: T;
 }
 
+/** How long entries are believed: `maxAgeMs` after they were stored, or until they expire if stored at or after `since`. */
+export interface CacheTrust {
+  maxAgeMs: number;
+  since?: number;
+}
+
 export interface CacheStats {
   dir: string;
   entries: number;
@@ -37,16 +43,35 @@ export class FileCache {
     this.dir = join(rootDir, storeKey);
   }
 
-  /** The live value under `key`, or undefined. Counts nothing: callers record one hit or miss per lookup. */
-  get<T>(key: string): T | undefined {
+  /**
+   * The live value under `key`, or undefined. Counts nothing: callers record one hit or miss per
+   * lookup. With `trust`, an entry older than `maxAgeMs` counts only if stored at or after `since`.
+   */
+  get<T>(key: string, trust?: CacheTrust): T | undefined {
     let entry: Entry<T>;
     try {
       entry = JSON.parse(readFileSync(this.file(key), 'utf8')) as Entry<T>;
     } catch {
       return undefined;
     }
-    if (entry.expiresAt !== null && entry.expiresAt <= this.now()) return undefined;
+    const now = this.now();
+    if (entry.expiresAt !== null && entry.expiresAt <= now) return undefined;
+    if (trust) {
+      const at = Date.parse(entry.storedAt);
+      if (!(now - at <= trust.maxAgeMs || (trust.since !== undefined && at >= trust.since))) return undefined;
+    }
     return entry.value;
+  }
+
+  /** Invalidate every entry whose key starts with `prefix` (a new generation first, as delete does); returns how many. */
+  dropPrefix(prefix: string): number {
+    this.bumpGeneration();
+    const start = encodeURIComponent(prefix);
+    const keys = this.list()
+      .filter((n) => n.startsWith(start) && n.endsWith('.json'))
+      .map((n) => decodeURIComponent(n.slice(0, -'.json'.length)));
+    this.unlink(keys);
+    return keys.length;
   }
 
   record(outcome: 'hit' | 'miss'): void {

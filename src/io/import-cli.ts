@@ -31,7 +31,7 @@ export function parseMaxErrors(value: string | undefined): MaxErrors | undefined
 
 export function parseImportFlags(
   file: string,
-  opts: { format?: string; encoding?: string; map?: string[]; mapping?: string; key: string; maxErrors?: string; dryRun?: boolean; rejects?: string; chunkSize: string },
+  opts: { format?: string; encoding?: string; map?: string[]; mapping?: string; key: string; maxErrors?: string; dryRun?: boolean; rejects?: string; force?: boolean; chunkSize: string },
 ): ImportOptions {
   if (!/^\d+$/.test(opts.chunkSize) || Number(opts.chunkSize) < 1 || Number(opts.chunkSize) > 1_000_000) {
     throw usage('--chunk-size', `${JSON.stringify(opts.chunkSize)} is not a whole number from 1 to 1000000`);
@@ -46,6 +46,7 @@ export function parseImportFlags(
     maxErrors: parseMaxErrors(opts.maxErrors),
     dryRun: !!opts.dryRun,
     rejectsFile: opts.rejects,
+    force: !!opts.force,
   };
 }
 

@@ -8,7 +8,7 @@ import { AuditLog } from '../infra/audit-log.js';
 import type { FileCache } from '../infra/cache.js';
 import * as es from '../infra/db/events-store.js';
 import type { DeliveryCounts, DeliveryFilter, DeliveryRow } from '../infra/db/events-store.js';
-import type { Store } from '../infra/db/store.js';
+import type { Dialect, Store } from '../infra/db/store.js';
 import * as mf from '../infra/metrics-file.js';
 import { CompanyctlError } from '../errors.js';
 import { DEFAULT_DISPATCH, dispatchDue, drain, mergeReports, type DispatchDeps, type DispatchReport, type EventHandler } from './dispatch.js';
@@ -37,6 +37,10 @@ export interface EventsEnv {
   beforeAck?: () => void;
   /** True for events whose writer, in this process, already dropped their cache entries. */
   cacheInvalidated?: (eventId: number) => boolean;
+  /** A worker silent for this long is gone (config "worker.leaseSeconds"); unset: never leave events to one. */
+  workerLeaseMs?: (dialect: Dialect) => number;
+  /** The "broker" handler (RabbitMQ), when the config file has a broker section that publishes. */
+  broker?: () => Promise<EventHandler | undefined>;
 }
 
 export async function openAuditLog(env: Pick<EventsEnv, 'stateDir' | 'settings'>): Promise<AuditLog> {
@@ -46,6 +50,7 @@ export async function openAuditLog(env: Pick<EventsEnv, 'stateDir' | 'settings'>
 export async function handlersFor(env: EventsEnv, opts: { warm?: boolean } = {}): Promise<EventHandler[]> {
   const settings = env.settings();
   const webhook = await webhookHandler({ store: env.store, now: env.now });
+  const broker = await env.broker?.();
   return [
     h.auditHandler(await openAuditLog(env), env.store, env.now),
     h.derivedHandler(env.store, env.now),
@@ -58,6 +63,7 @@ export async function handlersFor(env: EventsEnv, opts: { warm?: boolean } = {})
     }),
     h.metricsHandler((mutate) => persistMetrics(env, mutate, { render: false })),
     ...(webhook ? [webhook] : []),
+    ...(broker ? [broker] : []),
     ...(env.extraHandlers ?? []),
   ];
 }
@@ -163,6 +169,7 @@ export async function afterWrite(env: EventsEnv, notice: (m: string) => void): P
   try {
     const settings = env.settings();
     if (!settings.dispatchAfterCommand) return undefined;
+    if (settings.leaveToWorker && (await workerAlive(env))) return undefined;
     const deps = await dispatchDepsFor(env);
     const deadline = Date.now() + 10_000;
     let report = await dispatchDue(deps, { maxDeliveries: settings.afterCommandLimit, deadline });
@@ -182,6 +189,14 @@ export async function afterWrite(env: EventsEnv, notice: (m: string) => void): P
     notice(`warning: events were not delivered (${String(err?.message ?? e).split('\n')[0]}); "companyctl events drain" will deliver them`);
     return undefined;
   }
+}
+
+/** Whether a `companyctl worker` of this store beat within its lease (it then delivers the events). */
+async function workerAlive(env: EventsEnv): Promise<boolean> {
+  if (!env.workerLeaseMs) return false;
+  const { anyWorkerAlive } = await import('../infra/db/worker-registry.js');
+  const store = await env.store();
+  return anyWorkerAlive(store.read, new Date(env.now().getTime() - env.workerLeaseMs(store.dialect)).toISOString());
 }
 
 // ---- events list | retry | drain ----

@@ -4,6 +4,7 @@
 // apostrophe; the importer takes exactly that apostrophe off again, so an export re-imports
 // to the same companies.
 import { once } from 'node:events';
+import type { Writable } from 'node:stream';
 import type { Company, CompanyField } from '../domain/company.js';
 import { joinListCell } from '../domain/list-cell.js';
 import { listCompanies, type CompanyDeps, type ListOptions } from './company.js';
@@ -22,8 +23,19 @@ export function csvCell(v: unknown): string {
   return guardFormula(String(v));
 }
 
+/** Write with back-pressure; a stream that already failed (a full disk) throws, never waits forever. */
 async function write(out: NodeJS.WritableStream, s: string): Promise<void> {
-  if (!out.write(s)) await once(out as NodeJS.EventEmitter, 'drain');
+  const w = out as Writable;
+  if (w.errored) throw w.errored;
+  if (out.write(s)) return;
+  if (w.errored || w.destroyed) throw w.errored ?? new Error('the output was closed');
+  const ac = new AbortController();
+  await Promise.race([
+    once(w, 'drain', { signal: ac.signal }),
+    once(w, 'close', { signal: ac.signal }).then(() => {
+      throw w.errored ?? new Error('the output was closed');
+    }),
+  ]).finally(() => ac.abort());
 }
 
 /** Stream the selection to `out`; returns the number of companies written. */

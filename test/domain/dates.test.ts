@@ -1,12 +1,10 @@
 // The one date parser behind company dates, import cells and the time flags.
 import { describe, expect, it } from 'vitest';
 import { isCalendarDate, parseInstant } from '../../src/domain/dates.js';
-import { parseSince } from '../../src/io/list-options.js';
-import { parseTimeFlag } from '../../commands/audit/query.js';
+import { parseTime } from '../../src/io/flags.js';
 import * as n from '../../src/domain/normalise.js';
 
 const now = new Date('2026-11-25T12:00:00Z');
-const usage = (flag: string, msg: string) => Object.assign(new Error(`${flag}: ${msg}`), { flag });
 
 describe('one date parser', () => {
   it('knows which days exist', () => {
@@ -24,12 +22,12 @@ describe('one date parser', () => {
   });
 
   it('--updated-since, audit --since and --incorporation-date agree on 2024-02-30', () => {
-    expect(() => parseSince('2024-02-30', now)).toThrow(/--updated-since/);
-    expect(() => parseTimeFlag('--since', '2024-02-30', now, usage)).toThrow(/--since/);
+    expect(() => parseTime('--updated-since', '2024-02-30', now)).toThrow(/--updated-since/);
+    expect(() => parseTime('--since', '2024-02-30', now)).toThrow(/--since/);
     expect(() => n.normaliseDate('2024-02-30', now)).toThrow(/is not a date/);
-    expect(parseSince('2024-02-29', now)).toBe('2024-02-29T00:00:00.000Z');
-    expect(parseTimeFlag('--until', '2024-02-29', now, usage)?.toISOString()).toBe('2024-02-29T00:00:00.000Z');
+    expect(parseTime('--updated-since', '2024-02-29', now).toISOString()).toBe('2024-02-29T00:00:00.000Z');
+    expect(parseTime('--until', '2024-02-29', now).toISOString()).toBe('2024-02-29T00:00:00.000Z');
     expect(n.normaliseDate('2024-02-29', now)).toBe('2024-02-29');
-    expect(parseSince('36h', now)).toBe('2026-11-24T00:00:00.000Z');
+    expect(parseTime('--updated-since', '36h', now).toISOString()).toBe('2026-11-24T00:00:00.000Z');
   });
 });

@@ -62,7 +62,7 @@ export async function insertOutboxEvent(tx: StoreTx, event: OutboxEventInput): P
   return Number(id);
 }
 
-function staleVersion(id: number, expected: number): CompanyctlError {
+export function staleVersion(id: number, expected: number): CompanyctlError {
   return new CompanyctlError('COMPANYCTL_VERSION_CONFLICT', `company ${id} changed since version ${expected}`, {
     hint: `run "companyctl company get ${id} --fresh" and apply your change to the current version`,
     data: { id, expectedVersion: expected },

@@ -2,7 +2,7 @@
 // the connection the chunk's transaction holds; the per-row path compares in SQL and reads
 // back only ids.
 import type { Database, Statement } from 'better-sqlite3';
-import { COLS, ROW, ROW_COLUMNS, isUnique, keyOf, type ExistingRow, type ImportWriter, type KeyKind, type RowBatch, type SeenCompanies, type Value } from './import-write.js';
+import { COLS, ROW, ROW_COLUMNS, isUnique, type ImportWriter, type KeyKind, type RowBatch, type RowDetail, type SeenCompanies, type Value, type WriterKey } from './import-write.js';
 
 const prepared = new WeakMap<Database, Map<string, Statement>>();
 const tuned = new WeakSet<Database>();
@@ -37,72 +37,14 @@ export function sqliteWriter(db: Database): ImportWriter {
     db.pragma('cache_size = -65536');
     tuned.add(db);
   }
-  const fromRaw = (r: unknown[]): ExistingRow => ({ id: Number(r[0]), version: Number(r[1]), values: r.slice(2) as Value[] });
+  const ins = stmt(db, `insert into company (${COLS}, version, created_at, updated_at) values (${ROW_COLUMNS.map(() => '?').join(', ')}, 1, ?, ?) on conflict do nothing`);
   return {
-    async findByKey(kind, keys) {
-      const st = stmt(db, `select id, version, ${COLS} from company where ${KEY_WHERE[kind]} and deleted_at is null`).raw(true);
-      const out = new Map<string, ExistingRow>();
-      for (const k of keys) {
-        const r = st.get(...k) as unknown[] | undefined;
-        if (r) out.set(keyOf(k), fromRaw(r));
-      }
-      return out;
+    insert(values, now) {
+      const r = ins.run(...values, now, now);
+      return r.changes === 1 ? Number(r.lastInsertRowid) : null;
     },
-    async findById(ids) {
-      const st = stmt(db, `select id, version, ${COLS}, deleted_at from company where id = ?`).raw(true);
-      const out = new Map<number, ExistingRow & { deleted: boolean }>();
-      for (const id of ids) {
-        const r = st.get(id) as unknown[] | undefined;
-        if (r) out.set(id, { ...fromRaw(r.slice(0, -1)), deleted: r[r.length - 1] !== null });
-      }
-      return out;
-    },
-    async externalHolders(pairs) {
-      const st = stmt(db, 'select company_id from company_external_id where source = ? and external_id = ?').pluck(true);
-      const out = new Map<string, number>();
-      for (const [s, id] of pairs) {
-        const c = st.get(s, id) as number | undefined;
-        if (c !== undefined) out.set(`${s}:${id}`, Number(c));
-      }
-      return out;
-    },
-    async externalIdsOf(companyIds) {
-      const st = stmt(db, 'select source, external_id from company_external_id where company_id = ? order by source').raw(true);
-      const out = new Map<number, [string, string][]>();
-      for (const id of companyIds) out.set(id, st.all(id) as [string, string][]);
-      return out;
-    },
-    async insert(rows, now) {
-      const st = stmt(
-        db,
-        `insert into company (${COLS}, version, created_at, updated_at) values (${ROW_COLUMNS.map(() => '?').join(', ')}, 1, ?, ?) on conflict do nothing returning id`,
-      ).pluck(true);
-      return rows.map((values) => {
-        const id = st.get(...values, now, now) as number | undefined;
-        return id === undefined ? null : Number(id);
-      });
-    },
-    async update(rows, now) {
-      const st = stmt(db, `update company set ${ROW_COLUMNS.map((c) => `${c} = ?`).join(', ')}, version = version + 1, updated_at = ? where id = ? and version = ?`);
-      return rows.map((r) => {
-        try {
-          return st.run(...r.values, now, r.id, r.version).changes === 1 ? 'ok' : 'stale';
-        } catch (e) {
-          if (isUnique(e)) return 'conflict';
-          throw e;
-        }
-      });
-    },
-    async setExternalIds(items) {
-      const del = stmt(db, 'delete from company_external_id where company_id = ?');
-      const ins = stmt(db, 'insert into company_external_id (source, external_id, company_id) values (?, ?, ?)');
-      for (const it of items) {
-        del.run(it.companyId);
-        for (const [s, id] of it.ids) ins.run(s, id, it.companyId);
-      }
-    },
-    upsertRows(kind, rows, now, seen, insertFirst) {
-      return sqliteUpsertRows(db, kind, rows, now, seen, insertFirst);
+    upsertRows(key, rows, now, seen, insertFirst) {
+      return sqliteUpsertRows(db, key, rows, now, seen, insertFirst);
     },
   };
 }
@@ -117,7 +59,7 @@ interface MaskPlan {
 const plans = new WeakMap<Database, Map<string, MaskPlan>>();
 
 /** The lookup (key -> id, version, whether the given columns already hold these values) and the update for one key kind and column mask. */
-function maskPlan(db: Database, kind: KeyKind, mask: number): MaskPlan {
+function maskPlan(db: Database, kind: KeyKind | 'external', mask: number): MaskPlan {
   let m = plans.get(db);
   if (!m) plans.set(db, (m = new Map()));
   const k = `${kind}:${mask}`;
@@ -125,14 +67,21 @@ function maskPlan(db: Database, kind: KeyKind, mask: number): MaskPlan {
   if (!p) {
     // NDJSON records may each give other fields: keep the statements of the last few hundred shapes.
     if (m.size >= 256) m.clear();
-    const columns = maskColumns(mask);
+    const columns = maskColumns(mask & ((1 << ROW_COLUMNS.length) - 1));
     const same = columns.length ? columns.map((c) => `${ROW_COLUMNS[c]} is ?`).join(' and ') : '1';
     const set = columns.map((c) => `${ROW_COLUMNS[c]} = ?`).join(', ');
     p = {
       columns,
       // Arguments in the order of their placeholders: the compared values, then the key.
-      look: db.prepare(`select id, version, (${same}) as same from company where ${KEY_WHERE[kind]} and deleted_at is null`).raw(true),
-      lookArgs: new Array(KEY_COLUMNS[kind].length + columns.length),
+      // External key: the company an external id leads to, by id, live or not.
+      look: db
+        .prepare(
+          kind === 'external'
+            ? `select id, version, (${same}) as same, deleted_at is not null from company where id = ?`
+            : `select id, version, (${same}) as same, 0 from company where ${KEY_WHERE[kind]} and deleted_at is null`,
+        )
+        .raw(true),
+      lookArgs: new Array((kind === 'external' ? 1 : KEY_COLUMNS[kind].length) + columns.length),
       update: db.prepare(`update company set ${set ? `${set}, ` : ''}version = version + 1, updated_at = ? where id = ? and version = ?`),
       updateArgs: new Array(columns.length + 3),
     };
@@ -141,83 +90,154 @@ function maskPlan(db: Database, kind: KeyKind, mask: number): MaskPlan {
   return p;
 }
 
-function sqliteUpsertRows(db: Database, kind: KeyKind, rows: RowBatch, now: string, seen: SeenCompanies, insertFirst: boolean) {
+/** The external ids of a row: [[source, id], ...], sorted by source. */
+const parsePairs = (json: string | null): [string, string][] | undefined => (json === null ? undefined : (JSON.parse(json) as [string, string][]));
+
+function sqliteUpsertRows(db: Database, key: WriterKey, rows: RowBatch, now: string, seen: SeenCompanies, insertFirst: boolean) {
   const width = ROW_COLUMNS.length;
   const n = rows.masks.length;
   const outcomes = new Uint8Array(n);
   const ids = new Float64Array(n);
+  const details = new Map<number, RowDetail>();
   // OR IGNORE, without RETURNING: a statement that cannot abort needs no statement journal,
   // and RETURNING buffers its rows in a temporary table - together they doubled an insert's cost.
   const ins = stmt(db, `insert or ignore into company (${COLS}, version, created_at, updated_at) values (${ROW_COLUMNS.map(() => '?').join(', ')}, 1, ?, ?)`);
+  const holderOf = stmt(db, 'select company_id from company_external_id where source = ? and external_id = ?').pluck(true);
+  const storedExt = stmt(db, 'select source, external_id from company_external_id where company_id = ? order by source').raw(true);
+  const delExt = stmt(db, 'delete from company_external_id where company_id = ?');
+  const insExt = stmt(db, 'insert into company_external_id (source, external_id, company_id) values (?, ?, ?)');
   const insArgs: Value[] = new Array(width + 2);
   insArgs[width] = now;
   insArgs[width + 1] = now;
-  const keyCols = KEY_COLUMNS[kind];
+  const external = key.kind === 'external';
+  const keyCols = key.kind === 'external' ? [] : KEY_COLUMNS[key.kind];
   const { values } = rows;
   let plan: MaskPlan | undefined;
   let planMask = -1;
+  // External ids this batch's earlier rows gave ("source\u0000id" -> row).
+  const claimed = new Map<string, number>();
   const insert = (base: number): number => {
     for (let c = 0; c < width; c++) insArgs[c] = values[base + c]!;
     const r = ins.run(insArgs);
     return r.changes === 1 ? Number(r.lastInsertRowid) : 0;
   };
+  const writeExt = (companyId: number, pairs: [string, string][]) => {
+    for (const [s, id] of pairs) insExt.run(s, id, companyId);
+  };
   for (let i = 0; i < n; i++) {
     const base = i * width;
-    if (insertFirst) {
+    const mask = rows.masks[i]!;
+    const pairs = parsePairs(rows.externalIds[i] ?? null);
+    // Who holds each of the row's external ids now (undefined: nobody).
+    let holders: (number | undefined)[] | undefined;
+    let held = false;
+    if (pairs) {
+      holders = pairs.map(([s, id]) => holderOf.get(s, id) as number | undefined);
+      held = holders.some((h) => h !== undefined);
+    }
+    const inserted = (id: number) => {
+      seen.add(id);
+      if (pairs) writeExt(id, pairs);
+      for (const [s, id2] of pairs ?? []) claimed.set(`${s}\u0000${id2}`, i);
+      outcomes[i] = ROW.INSERTED;
+      ids[i] = id;
+    };
+    // A run of new rows: try the insert first (only when none of its external ids is taken).
+    if (insertFirst && !external && !held && !pairs?.some(([s, id]) => claimed.has(`${s}\u0000${id}`))) {
       const id = insert(base);
       if (id) {
-        seen.add(id);
-        outcomes[i] = ROW.INSERTED;
-        ids[i] = id;
+        inserted(id);
         continue;
       }
     }
-    const mask = rows.masks[i]!;
     if (mask !== planMask) {
-      plan = maskPlan(db, kind, mask);
+      plan = maskPlan(db, key.kind, mask);
       planMask = mask;
     }
     const p = plan!;
     let a = 0;
     for (const c of p.columns) p.lookArgs[a++] = values[base + c]!;
-    for (const c of keyCols) p.lookArgs[a++] = values[base + c]!;
-    const hit = p.look.get(p.lookArgs) as [number, number, number] | undefined;
-    if (!hit) {
-      const id = insertFirst ? 0 : insert(base);
-      if (id) {
-        seen.add(id);
-        outcomes[i] = ROW.INSERTED;
-        ids[i] = id;
-      } else {
-        outcomes[i] = ROW.INSERT_CLASH;
+    let hit: [number, number, number, number] | undefined;
+    if (external) {
+      const targets = [...new Set((holders ?? []).filter((h, k) => h !== undefined && (!key.source || pairs![k]![0] === key.source)))] as number[];
+      if (targets.length > 1) {
+        outcomes[i] = ROW.EXT_DIFFERENT;
+        details.set(i, { companies: targets.map(Number) });
+        continue;
       }
+      if (targets.length === 1) {
+        p.lookArgs[a] = targets[0]!;
+        hit = p.look.get(p.lookArgs) as typeof hit;
+      }
+    } else {
+      for (const c of keyCols) p.lookArgs[a++] = values[base + c]!;
+      hit = p.look.get(p.lookArgs) as typeof hit;
+    }
+    const target = hit ? Number(hit[0]) : undefined;
+    if (hit && hit[3]) {
+      outcomes[i] = ROW.EXT_DELETED;
+      ids[i] = target!;
       continue;
     }
-    const id = Number(hit[0]);
-    ids[i] = id;
-    if (seen.has(id)) {
-      outcomes[i] = ROW.DUPLICATE;
+    if (target !== undefined) {
+      ids[i] = target;
+      if (seen.has(target)) {
+        outcomes[i] = ROW.DUPLICATE;
+        continue;
+      }
+      seen.add(target);
+    }
+    // External ids given by an earlier row of the batch, or held by another company.
+    if (pairs) {
+      let clash = false;
+      for (let k = 0; k < pairs.length && !clash; k++) {
+        const [s, id] = pairs[k]!;
+        const earlier = claimed.get(`${s}\u0000${id}`);
+        if (earlier !== undefined && earlier !== i) {
+          outcomes[i] = ROW.EXT_ALSO_GIVEN;
+          ids[i] = earlier;
+          clash = true;
+        } else if (holders![k] !== undefined && Number(holders![k]) !== target) {
+          outcomes[i] = ROW.EXT_HELD;
+          ids[i] = Number(holders![k]);
+          clash = true;
+        }
+        if (clash) details.set(i, { pair: `${s}:${id}` });
+      }
+      if (clash) continue;
+    }
+    if (target === undefined) {
+      const id = insertFirst && !external && !held ? 0 : insert(base);
+      if (id) inserted(id);
+      else outcomes[i] = ROW.INSERT_CLASH;
       continue;
     }
-    seen.add(id);
-    if (hit[2] === 1) {
+    for (const [s, id] of pairs ?? []) claimed.set(`${s}\u0000${id}`, i);
+    const extSame = !pairs || sameExt(storedExt.all(target) as [string, string][], pairs);
+    if (hit![2] === 1 && extSame) {
       outcomes[i] = ROW.UNCHANGED;
       continue;
     }
     a = 0;
     for (const c of p.columns) p.updateArgs[a++] = values[base + c]!;
     p.updateArgs[a++] = now;
-    p.updateArgs[a++] = id;
-    p.updateArgs[a] = hit[1];
+    p.updateArgs[a++] = target;
+    p.updateArgs[a] = hit![1];
     try {
       outcomes[i] = p.update.run(p.updateArgs).changes === 1 ? ROW.UPDATED : ROW.STALE;
     } catch (e) {
       if (!isUnique(e)) throw e;
       outcomes[i] = ROW.UPDATE_CLASH;
     }
+    if (outcomes[i] === ROW.UPDATED && !extSame) {
+      delExt.run(target);
+      writeExt(target, pairs!);
+    }
   }
-  return { outcomes, ids };
+  return { outcomes, ids, details };
 }
+
+const sameExt = (a: [string, string][], b: [string, string][]) => a.length === b.length && a.every((x, i) => x[0] === b[i]![0] && x[1] === b[i]![1]);
 
 /**
  * The end of an import: the connection's page cache back to SQLite's default, so what runs

@@ -36,10 +36,10 @@ export const COLS = ROW_COLUMNS.join(', ');
 
 export type KeyKind = 'domain' | 'lei' | 'registration';
 
-export interface ExistingRow {
-  id: number;
-  version: number;
-  values: Value[];
+/** The import key as the writer uses it: a natural key, or the external ids (of one source). */
+export interface WriterKey {
+  kind: KeyKind | 'external';
+  source?: string;
 }
 
 export type UpdateOutcome = 'ok' | 'conflict' | 'stale';
@@ -57,7 +57,20 @@ export const ROW = {
   UPDATE_CLASH: 6,
   /** Company ids[i] changed between the lookup and the update. */
   STALE: 7,
+  /** External key: the row's ids belong to several companies (details: companies). */
+  EXT_DIFFERENT: 8,
+  /** External key: the row's id belongs to soft-deleted company ids[i]. */
+  EXT_DELETED: 9,
+  /** An external id of the row (details: pair) is held by company ids[i]. */
+  EXT_HELD: 10,
+  /** An external id of the row (details: pair) is given by the batch's row ids[i] too. */
+  EXT_ALSO_GIVEN: 11,
 } as const;
+
+export interface RowDetail {
+  pair?: string;
+  companies?: number[];
+}
 
 /** Companies an import has written or matched so far (its in-file duplicate check). */
 export interface SeenCompanies {
@@ -68,39 +81,32 @@ export interface SeenCompanies {
 export interface RowBatch {
   /** ROW_COLUMNS.length values a row. */
   values: Value[];
-  /** Per row: which columns the input gave (bit i = ROW_COLUMNS[i]); only those are compared and updated. */
+  /** Per row: which columns the input gave (bit i = ROW_COLUMNS[i], bit ROW_COLUMNS.length = external ids); only those are compared and updated. */
   masks: number[];
+  /** Per row: external ids as JSON [[source, id], ...] sorted by source, or null when not given. */
+  externalIds: (string | null)[];
 }
 
+/** SQLite's import writer, on the connection of the chunk's transaction. */
 export interface ImportWriter {
-  /** Live companies by natural key; `keys` are the key values (registration: [country, number]). */
-  findByKey(kind: KeyKind, keys: string[][]): Promise<Map<string, ExistingRow>>;
-  findById(ids: number[]): Promise<Map<number, ExistingRow & { deleted: boolean }>>;
-  /** External ids held, as "source:id" -> company id. */
-  externalHolders(pairs: [string, string][]): Promise<Map<string, number>>;
-  externalIdsOf(companyIds: number[]): Promise<Map<number, [string, string][]>>;
-  /** Insert rows; per row the new id, or null when a unique key is already held. */
-  insert(rows: Value[][], now: string): Promise<(number | null)[]>;
-  update(rows: { id: number; version: number; values: Value[] }[], now: string): Promise<UpdateOutcome[]>;
-  /** Replace the external ids of these companies (an empty list removes them all). */
-  setExternalIds(items: { companyId: number; ids: [string, string][] }[]): Promise<void>;
+  /** Insert one row (no OR IGNORE); the new id, or null when a unique key is already held. */
+  insert(values: Value[], now: string): number | null;
   /**
-   * SQLite's bulk path: each row looked up by its key, compared in SQL, then inserted, updated
-   * or left alone, one prepared statement at a time and nothing read back into JS but ids.
-   * `insertFirst` tries the insert before the lookup (for runs of new rows). Undefined on
-   * PostgreSQL, whose batch statements are faster than any per-row path.
+   * Each row looked up by its key, compared in SQL, then inserted, updated or left alone, one
+   * prepared statement at a time and nothing read back into JS but ids. `insertFirst` tries
+   * the insert before the lookup (for runs of new rows).
    */
-  upsertRows?(kind: KeyKind, rows: RowBatch, now: string, seen: SeenCompanies, insertFirst: boolean): { outcomes: Uint8Array; ids: Float64Array };
+  upsertRows(key: WriterKey, rows: RowBatch, now: string, seen: SeenCompanies, insertFirst: boolean): { outcomes: Uint8Array; ids: Float64Array; details: Map<number, RowDetail> };
 }
 
 export const keyOf = (parts: readonly unknown[]) => parts.map(String).join('\u0000');
 export const isUnique = (e: unknown) => /UNIQUE constraint failed|duplicate key value|unique/i.test(String((e as Error)?.message)) || (e as { code?: string })?.code === '23505';
 
-/** The import's writer on the connection of this chunk's transaction. */
+/** The import's row writer on the SQLite connection of this chunk's transaction (PostgreSQL stages chunks: import-stage-pg.ts). */
 export async function openImportWriter(tx: StoreTx): Promise<ImportWriter> {
-  const conn = await connectionOf(tx);
-  if (tx.dialect === 'sqlite') return (await import('./import-write-sqlite.js')).sqliteWriter(conn as Database);
-  return (await import('./import-write-pg.js')).postgresWriter(conn as PgClient);
+  const db = await rawSqlite(tx);
+  if (!db) throw new Error('openImportWriter: SQLite only');
+  return (await import('./import-write-sqlite.js')).sqliteWriter(db);
 }
 
 /** The end of an import: SQLite's page cache back to its default size (see import-write-sqlite.ts). */
@@ -117,8 +123,4 @@ export async function connectionOf(tx: StoreTx): Promise<unknown> {
 
 export async function rawSqlite(tx: StoreTx): Promise<Database | undefined> {
   return tx.dialect === 'sqlite' ? ((await connectionOf(tx)) as Database) : undefined;
-}
-
-export interface PgClient {
-  query(text: string, values?: unknown[]): Promise<{ rows: Record<string, unknown>[]; rowCount: number | null }>;
 }

@@ -33,6 +33,15 @@ export interface Store {
   close(): Promise<void>;
 }
 
+/** Runs a statement inside the transaction; returns the rows (with RETURNING) and how many rows changed. */
+export async function runSql(tx: StoreTx, sql: string, params: unknown[] = []): Promise<{ rows: Row[]; changes: number }> {
+  const r = (await tx.em.getConnection().execute(sql, params, /^\s*select|returning/i.test(sql) ? 'all' : 'run', tx.em.getTransactionContext())) as
+    | Row[]
+    | { affectedRows?: number; changes?: number; rows?: Row[] };
+  if (Array.isArray(r)) return { rows: r, changes: r.length };
+  return { rows: r.rows ?? [], changes: Number(r.affectedRows ?? r.changes ?? 0) };
+}
+
 export interface SchemaStatus {
   initialised: boolean;
   applied: string[];
@@ -192,13 +201,75 @@ async function openSqlite(loc: StoreLocation): Promise<Store> {
 }
 
 async function openPostgres(loc: StoreLocation): Promise<Store> {
-  const orm = await initOrm(loc, false);
+  // Reads run on a raw pg connection (no ORM load: a cold `company get --fresh` pays for pg
+  // alone); MikroORM is initialised on the first transaction only.
+  const read = await openPgReader(loc);
+  let orm: Promise<MikroORM> | undefined;
   return {
     location: loc,
     dialect: 'postgresql',
-    read: ormReader(orm.em.fork()),
-    transaction: (fn) => runTransaction(loc, orm, fn),
-    close: () => orm.close(),
+    read: read.reader,
+    async transaction(fn) {
+      orm ??= initOrm(loc, false);
+      orm.catch(() => (orm = undefined));
+      return runTransaction(loc, await orm, fn);
+    },
+    async close() {
+      const o = orm;
+      orm = undefined;
+      await Promise.all([read.close(), o?.then((x) => x.close()).catch(() => undefined)]);
+    },
+  };
+}
+
+/** `?` placeholders (outside quoted strings) -> `$1, $2, ...`, as knex does for MikroORM's execute. */
+export function pgPlaceholders(sql: string): string {
+  let n = 0;
+  let quoted = false;
+  let out = '';
+  for (const ch of sql) {
+    if (ch === "'") quoted = !quoted;
+    out += ch === '?' && !quoted ? `$${++n}` : ch;
+  }
+  return out;
+}
+
+/**
+ * A plain pg client for reads, with MikroORM's type parsing (dates and timestamps as text),
+ * so rows look the same whichever path read them.
+ */
+export async function openPgClient(loc: StoreLocation): Promise<import('pg').Client> {
+  const { default: pg } = await import('pg');
+  const types = new pg.TypeOverrides();
+  for (const oid of [1082, 1114, 1184, 1186]) types.setTypeParser(oid, (v: string) => v);
+  const client = new pg.Client({ connectionString: loc.target, types });
+  // A server gone mid-session is reported by the next query; an unhandled 'error' event would crash.
+  client.on('error', () => undefined);
+  try {
+    await client.connect();
+  } catch (e) {
+    await client.end().catch(() => undefined);
+    throw toStoreError(loc, e);
+  }
+  return client;
+}
+
+async function openPgReader(loc: StoreLocation): Promise<{ reader: SqlReader; close: () => Promise<void> }> {
+  const client = await openPgClient(loc);
+  const text = new Map<string, string>();
+  return {
+    reader: {
+      async all<T>(sql: string, params: unknown[] = []) {
+        let q = text.get(sql);
+        if (q === undefined) text.set(sql, (q = pgPlaceholders(sql)));
+        try {
+          return (await client.query(q, params)).rows as T[];
+        } catch (e) {
+          throw toStoreError(loc, e);
+        }
+      },
+    },
+    close: () => client.end().catch(() => undefined),
   };
 }
 
@@ -245,9 +316,10 @@ async function initOrm(loc: StoreLocation, withMigrator: boolean): Promise<Mikro
   }
   try {
     if (loc.dialect === 'sqlite') {
-      const { MikroORM } = await import('@mikro-orm/better-sqlite');
+      const [{ MikroORM }, { SqliteDriver }] = await Promise.all([import('@mikro-orm/core'), import('./sqlite-driver.js')]);
       return await MikroORM.init({
         ...common,
+        driver: SqliteDriver,
         dbName: loc.target,
         pool: {
           afterCreate: (conn: import('better-sqlite3').Database, done: (err: Error | null, conn: unknown) => void) => {

@@ -25,7 +25,7 @@ export async function dryRun(deps: ImportDeps, opts: ImportOptions, progress: Im
         progress.start({ jobId: null, header, resumedFrom: 0 });
         if (opts.rejectsFile) {
           rejects = new RejectsFile(resolve(opts.rejectsFile), FORMATS[header.format].rejects);
-          rejects.open(0, header.columns);
+          rejects.open(0, header.columns, { resume: false, replace: !!opts.force, input: opts.source });
         }
       } else if (ev.type === 'unknown') {
         header?.unknown.push(...ev.columns);

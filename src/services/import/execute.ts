@@ -12,9 +12,9 @@ import { endRun, type RunState, type StopReason } from './finish.js';
 import { lockedError } from './lock.js';
 import { openReader, pipelineOptions, type EventSource } from './reader.js';
 import { RejectsFile } from './rejects.js';
-import type { Chunk } from './rows.js';
+import type { Chunk, Reject } from './rows.js';
 import type { ImportDeps, ImportOptions, ImportProgress, ImportSummary, MaxErrors } from './types.js';
-import { writeRows } from './write.js';
+import { openChunkWriter, type ChunkResult } from './write.js';
 
 export interface Counts {
   inserted: number;
@@ -61,7 +61,7 @@ export async function execute(
     resumedFrom: resumed ? job.rowsDone : 0,
   };
   const src = openReader(deps, pipelineOptions(opts, job.rowsDone, deps.now(), opts.source === '-', false));
-  const loop = new ChunkLoop(run, src, progress, signal);
+  const loop = new ChunkLoop(run, src, progress, signal, resumed);
   const queue = new PQueue({ concurrency: 1 });
   let bulk = false;
   try {
@@ -106,6 +106,7 @@ class ChunkLoop {
     private readonly src: EventSource,
     private readonly progress: ImportProgress,
     private readonly signal: AbortSignal | undefined,
+    private readonly resumed: boolean,
   ) {}
 
   /** The reader's next batch of rows; header, unknown-column and end events are handled on the way. */
@@ -146,7 +147,9 @@ class ChunkLoop {
     const kind = FORMATS[header.format].rejects;
     const path = opts.rejectsFile ? resolve(opts.rejectsFile) : job.rejectsFile || join(run.deps.stateDir, 'imports', `job-${job.id}-rejects.${kind}`);
     run.rejects = new RejectsFile(path, kind);
-    run.rejects.open(job.rejectsBytes, header.columns);
+    // The default path is ours (a leftover of an earlier store may sit there): replaced, never followed.
+    const replace = !!opts.force || (!opts.rejectsFile && !job.rejectsFile);
+    run.rejects.open(job.rejectsBytes, header.columns, { resume: this.resumed && path === job.rejectsFile, replace, input: opts.source });
     const j = await jobs();
     await run.store.transaction((tx) => j.describeInput(tx, job.id, { format: header.format, encoding: header.encoding, rejectsFile: path }));
     if (header.unknown.length) progress.notice(`ignoring unknown columns: ${header.unknown.join(', ')} (map them with --map "column=field")`);
@@ -166,29 +169,28 @@ class ChunkLoop {
     const first = await this.nextBatch(); // outside the transaction: the write lock is not held while the reader starts
     if (!first) return;
     const j = await jobs();
-    const w = await writes();
     const rejects = run.rejects!;
     const before = rejects.bytes;
     const next = { ...counts };
     try {
       await run.store.transaction(async (tx) => {
-        const writer = await w.openImportWriter(tx);
-        let batch: Chunk | undefined = first;
-        let records = 0;
-        let rejected = false;
-        while (batch) {
-          const res = await writeRows(tx, writer, batch, opts.key, run.deps.now().toISOString(), this.seen, this.insertFirst);
-          // New rows come in runs (a first load) and known ones too (a nightly re-run).
-          this.insertFirst = res.inserted * 2 > batch.lines.length;
-          const all = res.rejects.length ? [...batch.rejects, ...res.rejects].sort((a, b) => a.line - b.line) : batch.rejects;
-          if (all.length) {
-            rejects.write(all);
-            rejected = true;
-          }
+        const writer = await openChunkWriter(tx, opts.key, this.seen, () => run.deps.now().toISOString(), () => this.insertFirst);
+        const pending: Reject[] = [];
+        const count = (res: ChunkResult) => {
           next.inserted += res.inserted;
           next.updated += res.updated;
           next.unchanged += res.unchanged;
-          next.rejected += all.length;
+          next.rejected += res.rejects.length;
+          pending.push(...res.rejects);
+        };
+        let batch: Chunk | undefined = first;
+        let records = 0;
+        while (batch) {
+          const res = await writer.add(batch);
+          // New rows come in runs (a first load) and known ones too (a nightly re-run): try
+          // the insert first while most rows of the last batch were new.
+          this.insertFirst = res.inserted * 2 > batch.lines.length;
+          count({ ...res, rejects: [...batch.rejects, ...res.rejects] });
           next.rowsDone += batch.records;
           records += batch.records;
           this.src.granted();
@@ -196,7 +198,11 @@ class ChunkLoop {
           if (records >= opts.chunkSize || tooManyErrors(opts.maxErrors, next) || signal?.aborted) break;
           batch = await this.nextBatch();
         }
-        if (rejected) rejects.sync();
+        count(await writer.end(run.deps.now().toISOString()));
+        if (pending.length) {
+          rejects.write(pending.sort((a, b) => a.line - b.line));
+          rejects.sync();
+        }
         const elapsedMs = job.elapsedMs + (Date.now() - run.started);
         const ok = await j.saveCheckpoint(tx, job.id, run.owner, { ...next, rejectsBytes: rejects.bytes, elapsedMs }, run.deps.now().toISOString());
         if (!ok) throw lockedError((await j.getJob(tx.read, job.id)) ?? job);

@@ -1,7 +1,7 @@
 // The finish stage: the job's final state and counts, one summary event in the outbox (in the
 // same transaction), the file cache dropped when companies changed, and the run's outcome as
 // a summary or a typed error (failed, cancelled, too many rejects).
-import { CompanyctlError, isCompanyctlError, type ErrorCode } from '../../errors.js';
+import { CompanyctlError, diskFullError, isCompanyctlError, type ErrorCode } from '../../errors.js';
 import type { Checkpoint, ImportJob, JobState } from '../../infra/db/import-jobs.js';
 import type { Store } from '../../infra/db/store.js';
 import type { Counts } from './execute.js';
@@ -25,6 +25,8 @@ export interface RunState {
   /** sha256 of stdin, known once it is read to the end. */
   checksum?: string;
 }
+
+const KEEP_CODE = new Set<ErrorCode>(['COMPANYCTL_FILE_EXISTS', 'COMPANYCTL_USAGE', 'COMPANYCTL_DISK_FULL']);
 
 export interface StopReason {
   state: JobState;
@@ -103,7 +105,9 @@ export async function endRun(run: RunState, failure: unknown, stopReason: StopRe
     const s = await finish(run, 'failed', message).catch(() => summary(run, 'failed', null));
     // Whatever stopped it (unreadable input, the store), the import failed: exit 1, with the cause's code in data.
     const known = isCompanyctlError(failure) ? failure : undefined;
-    throw new CompanyctlError('COMPANYCTL_IMPORT_FAILED', `import job ${job.id} failed after ${counts.rowsDone} rows: ${message}`, {
+    // A full disk or a refused file keeps its own code (and exit status); anything else is IMPORT_FAILED.
+    const code = diskFullError(failure)?.code ?? (known && KEEP_CODE.has(known.code) ? known.code : 'COMPANYCTL_IMPORT_FAILED');
+    throw new CompanyctlError(code, `import job ${job.id} failed after ${counts.rowsDone} rows: ${message}`, {
       hint: `${known?.hint ? `${known.hint}; then ` : ''}resume with "companyctl import resume ${job.id}" (committed rows stay)`,
       field: known?.field,
       data: { cause: known?.code ?? 'COMPANYCTL_INTERNAL', summary: s },

@@ -12,6 +12,7 @@ import { claim, jobOwnerAlive, lockedError } from './lock.js';
 import { formatFromName, type InputFormat } from './formats.js';
 import type { InputField } from './mapping.js';
 import { describeImportKey, type ImportKey } from './rows.js';
+import { checkRejectsPath } from './rejects.js';
 import { fileChecksum } from './source.js';
 import { silentProgress, type ImportDeps, type ImportOptions, type ImportProgress, type ImportSummary, type MaxErrors } from './types.js';
 
@@ -26,7 +27,11 @@ function jobIdentity(checksum: string | null, opts: ImportOptions): string {
 /** Start an import, or resume the unfinished job of the same input and options. */
 export async function runImport(deps: ImportDeps, opts: ImportOptions, progress: ImportProgress = silentProgress, signal?: AbortSignal): Promise<ImportSummary> {
   const source = opts.source === '-' ? '-' : resolve(opts.source);
-  if (opts.dryRun) return dryRun(deps, { ...opts, source }, progress);
+  const rejectsFile = opts.rejectsFile ? resolve(opts.rejectsFile) : undefined;
+  if (opts.dryRun) {
+    if (rejectsFile) checkRejectsPath(rejectsFile, { force: opts.force, input: source });
+    return dryRun(deps, { ...opts, source }, progress);
+  }
   const checksum = source === '-' ? null : await fileChecksum(source).catch((e: NodeJS.ErrnoException) => {
     throw new CompanyctlError('COMPANYCTL_USAGE', `cannot read ${opts.source}: ${e.code === 'ENOENT' ? 'no such file' : e.message}`, { field: 'file' });
   });
@@ -39,9 +44,11 @@ export async function runImport(deps: ImportDeps, opts: ImportOptions, progress:
   let resumed = false;
   if (job && (job.state === 'running' || job.state === 'failed' || job.state === 'cancelled')) {
     if (job.state === 'running' && jobOwnerAlive(job, now)) throw lockedError(job);
+    if (rejectsFile) checkRejectsPath(rejectsFile, { force: opts.force, input: source, ownedByJob: job.rejectsFile ?? undefined });
     await claim(store, job, owner, now);
     resumed = true;
   } else {
+    if (rejectsFile) checkRejectsPath(rejectsFile, { force: opts.force, input: source });
     const id = await store
       .transaction((tx) =>
         j.createJob(tx, {

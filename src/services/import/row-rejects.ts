@@ -3,7 +3,34 @@
 import type { StoreTx } from '../../infra/db/store.js';
 import type { Value } from '../../infra/db/import-write.js';
 import { repeatsKey, type CompanyBitmap } from './duplicates.js';
-import { CELL_SEP, IDX, KEY_FIELD, WIDTH, parseExternalIds, type Chunk, type ImportKey, type Reject } from './rows.js';
+import { CELL_SEP, IDX, KEY_FIELD, WIDTH, keyColumns, parseExternalIds, type Chunk, type ImportKey, type Reject } from './rows.js';
+
+/** What a reject needs of a row of the chunk. */
+export interface RejectRows {
+  line(i: number): number;
+  /** The record as read: cells joined by CELL_SEP, or the JSON text. */
+  original(i: number): string;
+  /** The row's import key as the user wrote it: "acme.de", "DE HRB 123", "crm:42". */
+  shownKey(i: number): string;
+}
+
+/** The import key of a row as the user wrote it, from its key values or external ids. */
+export function shownKey(key: ImportKey, keyValues: Value[], externalIds: string | null): string {
+  if (key.kind === 'external') {
+    const ext = (parseExternalIds(externalIds) ?? []).find((p) => !key.source || p[0] === key.source);
+    return `${ext?.[0]}:${ext?.[1]}`;
+  }
+  return keyValues.map(String).join(' ');
+}
+
+export function rowsOfChunk(chunk: Chunk, key: ImportKey): RejectRows {
+  const cols = key.kind === 'external' ? [] : keyColumns(key.kind);
+  return {
+    line: (i) => chunk.lines[i]!,
+    original: (i) => chunk.originals[i]!,
+    shownKey: (i) => shownKey(key, cols.map((c) => chunk.values[i * WIDTH + c]!), chunk.externalIds[i]!),
+  };
+}
 
 export class RowRejects {
   readonly rejects: Reject[] = [];
@@ -13,19 +40,20 @@ export class RowRejects {
 
   constructor(
     private readonly tx: StoreTx,
-    private readonly chunk: Chunk,
+    private readonly rows: RejectRows,
+    n: number,
     private readonly key: ImportKey,
     private readonly seen: CompanyBitmap,
   ) {
-    this.rejected = new Uint8Array(chunk.lines.length);
+    this.rejected = new Uint8Array(n);
     this.keyField = KEY_FIELD[key.kind];
   }
 
   reject(i: number, field: string, reason: string): void {
     this.rejected[i] = 1;
-    const o = this.chunk.originals[i]!;
+    const o = this.rows.original(i);
     const isJson = o.startsWith('{');
-    this.rejects.push({ line: this.chunk.lines[i]!, field, reason, cells: isJson ? undefined : o.split(CELL_SEP), text: isJson ? o : undefined });
+    this.rejects.push({ line: this.rows.line(i), field, reason, cells: isJson ? undefined : o.split(CELL_SEP), text: isJson ? o : undefined });
   }
 
   stale(i: number, companyId: number): void {
@@ -34,17 +62,7 @@ export class RowRejects {
 
   /** Row i leads to company `companyId`, which an earlier row of this import wrote or matched. */
   duplicate(i: number, companyId: number): void {
-    const { chunk, key } = this;
-    const v = chunk.values;
-    const base = i * WIDTH;
-    const ext = key.kind === 'external' ? (parseExternalIds(chunk.externalIds[i]!) ?? []).find((p) => !key.source || p[0] === key.source) : undefined;
-    const shown =
-      key.kind === 'external'
-        ? `${ext?.[0]}:${ext?.[1]}`
-        : key.kind === 'registration'
-          ? `${v[base + IDX.registrationCountry]} ${v[base + IDX.registrationNumber]}`
-          : String(v[base + IDX[key.kind]]);
-    this.reject(i, this.keyField, repeatsKey(key, shown, { companyId }));
+    this.reject(i, this.keyField, repeatsKey(this.key, this.rows.shownKey(i), { companyId }));
   }
 
   /** Which company holds one of these values' unique keys (other than `exceptId`), and the reject that says so. */

@@ -37,6 +37,8 @@ export interface ImportOptions {
   maxErrors?: MaxErrors;
   dryRun?: boolean;
   rejectsFile?: string;
+  /** Replace an existing --rejects file (--force). */
+  force?: boolean;
 }
 
 export interface ImportProgress {

@@ -1,12 +1,13 @@
-// The write stage of one chunk, inside its transaction: SQLite rows without external ids go
-// one prepared statement at a time (the writer compares in SQL and reads back only ids);
-// everything else is planned for the whole chunk (plan.ts) and written in batches.
-import type { ImportWriter } from '../../infra/db/import-write.js';
+// The write stage of one chunk, inside its transaction. On SQLite each row is one prepared
+// statement or a few (the writer compares in SQL and reads back only ids); on PostgreSQL the
+// chunk is staged through COPY and written set-based (stage.ts).
+import type { ImportWriter, Value } from '../../infra/db/import-write.js';
 import type { StoreTx } from '../../infra/db/store.js';
 import type { CompanyBitmap } from './duplicates.js';
-import { planRows, rowValues, type ChunkPlan } from './plan.js';
-import { RowRejects } from './row-rejects.js';
-import { EXTERNAL_BIT, type Chunk, type ImportKey, type Reject } from './rows.js';
+import { RowRejects, rowsOfChunk } from './row-rejects.js';
+import { WIDTH, type Chunk, type ImportKey, type Reject } from './rows.js';
+
+const rowValues = (chunk: Chunk, i: number): Value[] => chunk.values.slice(i * WIDTH, (i + 1) * WIDTH);
 
 export interface ChunkResult {
   inserted: number;
@@ -15,7 +16,25 @@ export interface ChunkResult {
   rejects: Reject[];
 }
 
-/** Upsert one chunk's rows on the import key; returns counts and the rows it had to reject. */
+/** One chunk's writes: batches go in as the reader sends them; end() finishes the chunk. */
+export interface ChunkWriter {
+  /** Write (or stage) a batch; returns what is known of it now. */
+  add(batch: Chunk): Promise<ChunkResult>;
+  /** The chunk's last batch is in: write what is staged, return what is left to count. */
+  end(now: string): Promise<ChunkResult>;
+}
+
+/** The writer of one chunk: staged through COPY on PostgreSQL, batch by batch elsewhere. */
+export async function openChunkWriter(tx: StoreTx, key: ImportKey, seen: CompanyBitmap, now: () => string, insertFirst: () => boolean): Promise<ChunkWriter> {
+  if (tx.dialect === 'postgresql') return (await import('./stage.js')).StagedChunkWriter.open(tx, key, seen);
+  const w = await (await import('../../infra/db/import-write.js')).openImportWriter(tx);
+  return {
+    add: (batch) => writeRows(tx, w, batch, key, now(), seen, insertFirst()),
+    end: async () => ({ inserted: 0, updated: 0, unchanged: 0, rejects: [] }),
+  };
+}
+
+/** Upsert one batch's rows on the import key (SQLite); returns counts and the rows it had to reject. */
 export async function writeRows(
   tx: StoreTx,
   w: ImportWriter,
@@ -25,27 +44,10 @@ export async function writeRows(
   seen: CompanyBitmap,
   insertFirst = false,
 ): Promise<ChunkResult> {
-  const rr = new RowRejects(tx, chunk, key, seen);
-  if (w.upsertRows && key.kind !== 'external' && !chunk.masks.some((m) => m & EXTERNAL_BIT)) {
-    return writeRowByRow(w, chunk, key.kind, now, seen, insertFirst, rr);
-  }
-  const plan = await planRows(w, chunk, key, seen, rr);
-  return applyPlan(w, chunk, plan, now, seen, rr);
-}
-
-/** SQLite's per-row path: the writer's outcome per row, turned into counts and rejects. */
-async function writeRowByRow(
-  w: ImportWriter,
-  chunk: Chunk,
-  kind: Exclude<ImportKey['kind'], 'external'>,
-  now: string,
-  seen: CompanyBitmap,
-  insertFirst: boolean,
-  rr: RowRejects,
-): Promise<ChunkResult> {
   const { ROW } = await import('../../infra/db/import-write.js');
+  const rr = new RowRejects(tx, rowsOfChunk(chunk, key), chunk.lines.length, key, seen);
   const res: ChunkResult = { inserted: 0, updated: 0, unchanged: 0, rejects: rr.rejects };
-  const { outcomes, ids } = w.upsertRows!(kind, { values: chunk.values, masks: chunk.masks }, now, seen, insertFirst);
+  const { outcomes, ids, details } = w.upsertRows(key, { values: chunk.values, masks: chunk.masks, externalIds: chunk.externalIds }, now, seen, insertFirst);
   for (let i = 0; i < chunk.lines.length; i++) {
     switch (outcomes[i]) {
       case ROW.INSERTED:
@@ -63,6 +65,18 @@ async function writeRowByRow(
       case ROW.STALE:
         rr.stale(i, ids[i]!);
         break;
+      case ROW.EXT_DIFFERENT:
+        rr.reject(i, 'externalIds', `its external ids belong to different companies (${details.get(i)!.companies!.join(', ')})`);
+        break;
+      case ROW.EXT_DELETED:
+        rr.reject(i, 'externalIds', `its external id belongs to deleted company ${ids[i]} (restore it, or delete it with --hard)`);
+        break;
+      case ROW.EXT_HELD:
+        rr.reject(i, 'externalIds', `${details.get(i)!.pair} is already held by company ${ids[i]}`);
+        break;
+      case ROW.EXT_ALSO_GIVEN:
+        rr.reject(i, 'externalIds', `${details.get(i)!.pair} is also given on line ${chunk.lines[ids[i]!]}`);
+        break;
       default: {
         // A clash: the row's own values for the fields it gave decide which key is held.
         const exceptId = outcomes[i] === ROW.UPDATE_CLASH ? ids[i] : undefined;
@@ -71,8 +85,8 @@ async function writeRowByRow(
         if (c.holder === undefined && outcomes[i] === ROW.INSERT_CLASH) {
           // OR IGNORE also skips NOT NULL and CHECK failures: insert it again without it, so
           // such a row is written or the store's own error stops the chunk.
-          const [id] = await w.insert([rowValues(chunk, i)], now);
-          if (id !== null && id !== undefined) {
+          const id = w.insert(rowValues(chunk, i), now);
+          if (id !== null) {
             res.inserted++;
             seen.add(id);
             break;
@@ -82,40 +96,5 @@ async function writeRowByRow(
       }
     }
   }
-  return res;
-}
-
-/** Write a chunk's plan: inserts, then updates, then the external ids of the rows that made it. */
-async function applyPlan(w: ImportWriter, chunk: Chunk, plan: ChunkPlan, now: string, seen: CompanyBitmap, rr: RowRejects): Promise<ChunkResult> {
-  const res: ChunkResult = { inserted: 0, updated: 0, unchanged: plan.unchanged, rejects: rr.rejects };
-  const { inserts, updates, extSets, ext } = plan;
-  const ids = await w.insert(
-    inserts.map((i) => rowValues(chunk, i)),
-    now,
-  );
-  for (let k = 0; k < inserts.length; k++) {
-    const i = inserts[k]!;
-    const id = ids[k];
-    if (id === null || id === undefined) {
-      await rr.clash(i, rowValues(chunk, i));
-      continue;
-    }
-    res.inserted++;
-    seen.add(id);
-    if (ext[i]?.length) extSets.push({ companyId: id, ids: ext[i]! });
-  }
-  const outcomes = await w.update(updates, now);
-  const failedUpdates = new Set<number>();
-  for (let k = 0; k < updates.length; k++) {
-    const u = updates[k]!;
-    if (outcomes[k] === 'ok') {
-      res.updated++;
-      continue;
-    }
-    failedUpdates.add(u.id);
-    if (outcomes[k] === 'stale') rr.stale(u.i, u.id);
-    else await rr.clash(u.i, u.values, u.id);
-  }
-  await w.setExternalIds(extSets.filter((s) => !failedUpdates.has(s.companyId)));
   return res;
 }

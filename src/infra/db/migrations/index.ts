@@ -8,7 +8,9 @@ import { authPostgresql, authSqlite } from './0002-auth.js';
 import { importJobsPostgresql, importJobsSqlite } from './0003-import-jobs.js';
 import { eventsPostgresql, eventsSqlite } from './0004-events.js';
 import { enrichPostgresql, enrichSqlite } from './0005-enrich.js';
+import { workerPostgresql, workerSqlite } from './0006-worker.js';
 import { auditPostgresql, auditSqlite } from './0007-audit.js';
+import { brokerPostgresql, brokerSqlite } from './0008-broker.js';
 import { nameFold } from './0012-name-fold.js';
 import { KNOWN_MIGRATIONS, type Dialect } from './names.js';
 
@@ -22,7 +24,9 @@ const SQL: Record<Dialect, Record<(typeof KNOWN_MIGRATIONS)[number], string[] | 
     '0003-import-jobs': importJobsSqlite,
     '0004-events': eventsSqlite,
     '0005-enrich': enrichSqlite,
+    '0006-worker': workerSqlite,
     '0007-audit': auditSqlite,
+    '0008-broker': brokerSqlite,
     '0012-name-fold': nameFold('sqlite'),
   },
   postgresql: {
@@ -31,7 +35,9 @@ const SQL: Record<Dialect, Record<(typeof KNOWN_MIGRATIONS)[number], string[] | 
     '0003-import-jobs': importJobsPostgresql,
     '0004-events': eventsPostgresql,
     '0005-enrich': enrichPostgresql,
+    '0006-worker': workerPostgresql,
     '0007-audit': auditPostgresql,
+    '0008-broker': brokerPostgresql,
     '0012-name-fold': nameFold('postgresql'),
   },
 };
