@@ -70,7 +70,7 @@ export async function copyStore(
         sums.set(t, sum);
         // Indexes are built once after a table's rows, as pg_restore does: much faster than row by row.
         const indexes = await dst.dropIndexes(t);
-        await dst.write(t, columns.get(t)!.read, src.rows(t, columns.get(t)!.read), (r) => sum.add(r));
+        await dst.write(t, columns.get(t)!.check, src.rows(t, columns.get(t)!.read), (r) => sum.add(r));
         for (const sql of indexes) await dst.execute(sql);
         opts.progress?.(t, sum.rows);
       }

@@ -4,7 +4,7 @@
 // consistent snapshot, bulk writes (COPY on PostgreSQL, prepared inserts on SQLite), sequences.
 import type { StoreLocation } from './location.js';
 
-/** A row as canonical text values (null for SQL NULL), in the order of its table's columns. */
+/** A row as canonical text values (null for SQL NULL; binary as lower-case hex), in column order. */
 export type TextRow = (string | null)[];
 
 /** Bookkeeping tables every store creates for itself: never copied. */
@@ -29,6 +29,7 @@ export interface RawStore {
   rows(table: string, columns: Column[]): AsyncIterable<TextRow>;
   /** Everything written between begin and commit lands at once or not at all. */
   beginWrite(): Promise<void>;
+  /** `columns` are the target's own (their types decide how binary values are written). */
   write(table: string, columns: Column[], rows: AsyncIterable<TextRow>, seen: (row: TextRow) => void): Promise<number>;
   deleteAll(table: string): Promise<void>;
   /** Drop a table's secondary indexes (a bulk load builds each once, after the rows); returns how to build them again. */
@@ -85,9 +86,11 @@ async function openRawSqlite(path: string): Promise<RawStore> {
     async *rows(table, columns) {
       const list = columns.map((c) => q(c.name)).join(', ');
       let page: import('better-sqlite3').Statement;
+      // Pages by rowid: one native call per page of rows instead of one per row; rows holding
+      // blobs (queued inputs, up to 1 MiB each) come a few at a time.
+      const size = columns.some((c) => c.type === 'blob') ? 8 : 5000;
       try {
-        // Pages by rowid: one native call per 5000 rows instead of one per row.
-        page = db.prepare(`select rowid, ${list} from ${q(table)} where rowid > ? order by rowid limit 5000`).raw(true);
+        page = db.prepare(`select rowid, ${list} from ${q(table)} where rowid > ? order by rowid limit ${size}`).raw(true);
       } catch {
         for (const r of db.prepare(`select ${list} from ${q(table)}`).raw(true).iterate() as Iterable<unknown[]>) yield r.map(text);
         return;
@@ -100,7 +103,7 @@ async function openRawSqlite(path: string): Promise<RawStore> {
           for (let i = 1; i < r.length; i++) out[i - 1] = text(r[i]);
           yield out;
         }
-        if (rows.length < 5000) return;
+        if (rows.length < size) return;
         after = rows[rows.length - 1]![0];
       }
     },
@@ -110,10 +113,17 @@ async function openRawSqlite(path: string): Promise<RawStore> {
     },
     async write(table, columns, rows, seen) {
       const st = db.prepare(`insert into ${q(table)} (${columns.map((c) => q(c.name)).join(', ')}) values (${columns.map(() => '?').join(', ')})`);
+      const blobs = columns.flatMap((c, i) => (c.type === 'blob' ? [i] : []));
       let n = 0;
       for await (const r of rows) {
-        st.run(r);
         seen(r);
+        if (blobs.length) {
+          const values: unknown[] = [...r];
+          for (const i of blobs) if (r[i] !== null) values[i] = Buffer.from(r[i]!, 'hex');
+          st.run(values);
+        } else {
+          st.run(r);
+        }
         n++;
       }
       return n;
@@ -163,6 +173,7 @@ function pgExpr(c: Column): string {
   if (c.type === 'numeric') return `trim_scale(${col})::text`;
   if (c.type === 'boolean') return `${col}::int::text`;
   if (c.type === 'character') return `rtrim(${col})`;
+  if (c.type === 'bytea') return `encode(${col}, 'hex')`;
   return `${col}::text`;
 }
 
@@ -223,6 +234,7 @@ async function openRawPg(url: string): Promise<RawStore> {
         sink.on('finish', resolve);
         sink.on('error', reject);
       });
+      const binary = columns.flatMap((c, i) => (c.type === 'bytea' ? [i] : []));
       let n = 0;
       let buf = '';
       const flush = async () => {
@@ -233,8 +245,14 @@ async function openRawPg(url: string): Promise<RawStore> {
       };
       try {
         for await (const r of rows) {
-          buf += encodeCopyLine(r);
           seen(r);
+          if (binary.length) {
+            const values = [...r];
+            for (const i of binary) if (r[i] !== null) values[i] = `\\x${r[i]}`;
+            buf += encodeCopyLine(values);
+          } else {
+            buf += encodeCopyLine(r);
+          }
           n++;
           if (buf.length > 256 * 1024) await flush();
         }
