@@ -86,6 +86,6 @@ for (const dialect of dialects) {
       expect(json(['audit', 'verify'])).toMatchObject({ ok: true, lines: auditLines().length, entries: auditLines().length });
       const metrics = json(['stats']).events;
       expect(metrics).toMatchObject({ pending: 0, failed: 0, dead: 0 });
-    });
+    }, 120_000);
   });
 }
