@@ -124,6 +124,9 @@ describe.skipIf(!PG_URL)(`db copy${PG_URL ? '' : ` (skipped: ${PG_SKIP_REASON})`
     const tty = await cli(['db', 'copy', '--to', other.url], { tty: true });
     expect(tty.code, tty.stderr).toBe(0);
     expect(tty.stdout).toMatch(/│ table\s*│ sourceRows/);
+    const plainCopy = await cli(['db', 'copy', '--to', join(home.home, 'plain.db')]);
+    expect(plainCopy.code, plainCopy.stderr).toBe(0);
+    expect(plainCopy.stdout).toMatch(/^company\t\d+\t\d+\t[0-9a-f]{16}\t[0-9a-f]{16}\ttrue$/m);
     const viewer = (await cli(['token', 'create', '--name', 'ro', '--role', 'viewer'])).stdout.trim();
     expect((await cli(['db', 'copy', '--to', join(home.home, 'x.db')], { env: { COMPANYCTL_TOKEN: viewer } })).code).toBe(4);
   });
