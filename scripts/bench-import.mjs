@@ -114,7 +114,8 @@ function row(i, r) {
     .join(',');
 }
 
-async function generate(rows) {
+/** The benchmark's CSV of `rows` companies (cached in .bench/); bench:copy imports the same file. */
+export async function generate(rows) {
   mkdirSync(CACHE_DIR, { recursive: true });
   const file = join(CACHE_DIR, `import-${rows}-v${GENERATOR_VERSION}.csv`);
   if (existsSync(file)) return file;
@@ -321,7 +322,10 @@ async function main() {
   process.stdout.write(`${out.join('\n')}\n`);
 }
 
-main().catch((e) => {
-  process.stderr.write(`bench:import: ${e.message}\n`);
-  process.exitCode = 1;
-});
+// Run only as a script: bench:copy imports the generator from here.
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  main().catch((e) => {
+    process.stderr.write(`bench:import: ${e.message}\n`);
+    process.exitCode = 1;
+  });
+}

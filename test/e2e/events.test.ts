@@ -23,7 +23,7 @@ for (const dialect of dialects) {
       pgDb = dialect.name === 'postgresql' ? await freshPgDatabase() : undefined;
       env = { COMPANYCTL_HOME: home.home, ...(pgDb ? { COMPANYCTL_DB: pgDb.url } : {}) };
       mkdirSync(join(home.home, 'config'), { recursive: true });
-      writeFileSync(join(home.home, 'config', 'config.json'), JSON.stringify({ events: { leaseSeconds: 1 } }));
+      writeFileSync(join(home.home, 'config', 'config.json'), JSON.stringify({ events: { leaseSeconds: 8 } }));
       bootstrapBin(env);
     });
     afterAll(async () => {
@@ -47,13 +47,16 @@ for (const dialect of dialects) {
       const killed = runBin(['company', 'create', '--name', 'Acme', '--domain', 'acme.de', '--country', 'DE'], { env: { ...env, COMPANYCTL_FAILPOINT: 'after-commit' } });
       expect(killed.code).toBe(-1); // SIGKILL: no exit code
       expect(json(['company', 'get', 'acme.de', '--fresh'])).toMatchObject({ id: 1, name: 'Acme' });
-      expect(json(['events', 'list', '--pending']).items).toEqual([expect.objectContaining({ eventId: 1, type: 'company.created', handler: null, status: 'pending' })]);
+      // Looked up by type: init and login are audited events too, so ids are not fixed.
+      const pending = json(['events', 'list', '--pending']).items;
+      expect(pending).toEqual([expect.objectContaining({ type: 'company.created', handler: null, status: 'pending' })]);
+      const id = pending[0].eventId;
 
       const drained = json(['events', 'drain']);
       expect(drained).toMatchObject({ fannedOut: 1, delivered: 4, failed: 0, dead: 0, remainingPending: 0 });
-      expect(linesFor(1)).toHaveLength(1);
+      expect(linesFor(id)).toHaveLength(1);
       expect(json(['events', 'drain'])).toMatchObject({ fannedOut: 0, delivered: 0 });
-      expect(linesFor(1)).toHaveLength(1);
+      expect(linesFor(id)).toHaveLength(1);
       expect(json(['stats']).companies).toMatchObject({ live: 1, byCountry: [{ value: 'DE', count: 1 }] });
     });
 
@@ -62,17 +65,17 @@ for (const dialect of dialects) {
       expect(killed.code).toBe(-1);
       expect(runBin(['company', 'update', 'acme.de', '--employees', '5'], { env }).code).toBe(0);
       expect(json(['events', 'list', '--pending']).items).toEqual([]);
-      expect(auditLines().map((l) => l.action)).toEqual(['company.created', 'company.created', 'company.updated']);
+      expect(auditLines().map((l) => l.action).filter((a) => a.startsWith('company.'))).toEqual(['company.created', 'company.created', 'company.updated']);
     });
 
     it('killed after the handlers ran but before their acks: redelivered after the lease, still once each', async () => {
       const killed = runBin(['company', 'update', 'globex.com', '--country', 'CA'], { env: { ...env, COMPANYCTL_FAILPOINT: 'before-ack' } });
       expect(killed.code).toBe(-1);
-      const eventId = 4;
-      expect(linesFor(eventId)).toHaveLength(1); // written before the crash
-      // Claimed under a lease: not due until it runs out.
+      const eventId = json(['events', 'list', '--limit', '1']).items[0].eventId;
+      expect(linesFor(eventId)).toEqual([expect.objectContaining({ action: 'company.updated' })]); // written before the crash
+      // Claimed under a lease: not due until it runs out (8 s: a busy machine starts a process in seconds).
       expect(json(['events', 'drain'])).toMatchObject({ delivered: 0 });
-      await new Promise((r) => setTimeout(r, 1100));
+      await new Promise((r) => setTimeout(r, 8100));
       const drained = json(['events', 'drain']);
       expect(drained.delivered).toBe(3); // audit, cache, metrics; "derived" committed its ack with its counts
       expect(linesFor(eventId)).toHaveLength(1);
@@ -80,9 +83,9 @@ for (const dialect of dialects) {
         { value: 'CA', count: 1 },
         { value: 'DE', count: 1 },
       ]);
-      expect(json(['audit', 'verify'])).toMatchObject({ ok: true, lines: 4 });
+      expect(json(['audit', 'verify'])).toMatchObject({ ok: true, lines: auditLines().length, entries: auditLines().length });
       const metrics = json(['stats']).events;
       expect(metrics).toMatchObject({ pending: 0, failed: 0, dead: 0 });
-    });
+    }, 120_000);
   });
 }
