@@ -59,6 +59,7 @@ export const ErrorCodes = {
   COMPANYCTL_AUDIT_BROKEN: ExitCode.failure,
   COMPANYCTL_ALERTS_FIRING: ExitCode.failure,
   COMPANYCTL_CANCELLED: ExitCode.cancelled,
+  COMPANYCTL_DECLINED: ExitCode.failure, // a "No" to a confirmation: an answer, not a Ctrl-C
   COMPANYCTL_INTERNAL: ExitCode.failure,
 } as const;
 export type ErrorCode = keyof typeof ErrorCodes;

@@ -112,9 +112,9 @@ describe('events list | retry | drain', () => {
     expect(JSON.parse(drained.stdout)).toMatchObject({ dead: 1, remainingDead: 1, remainingFailed: 1, alerts: [expect.objectContaining({ name: 'deadEvents' })] });
 
     const dead = await cli(['events', 'list', '--dead']);
-    expect(dead.stdout.trim().split('\n').map((l) => l.split('\t').slice(0, 6))).toEqual([['5', 'company.created', '4', 'audit', 'dead', '2']]);
+    expect(dead.stdout.trim().split('\n').slice(1).map((l) => l.split('\t').slice(0, 6))).toEqual([['5', 'company.created', '4', 'audit', 'dead', '2']]);
     const tty = await cli(['events', 'list', '--dead'], { tty: true });
-    expect(tty.stdout).toMatch(/│ eventId\s*│ type/);
+    expect(tty.stdout).toMatch(/^eventId\s*type/m);
     expect(tty.stdout).toContain('EISDIR');
 
     // The alert it raised is an event too; it waits behind the broken audit log.
@@ -146,18 +146,18 @@ describe('events list | retry | drain', () => {
 
   it('lists on a TTY, without one, as JSON and as NDJSON; drain on each', async () => {
     const plain = await cli(['events', 'list', '--event', '4']);
-    expect(plain.stdout.trim().split('\n').map((l) => l.split('\t').slice(3, 5))).toEqual([
+    expect(plain.stdout.trim().split('\n').slice(1).map((l) => l.split('\t').slice(3, 5))).toEqual([
       ['audit', 'done'],
       ['cache', 'done'],
       ['derived', 'done'],
       ['metrics', 'done'],
     ]);
-    expect((await cli(['events', 'list', '--limit', '2'], { tty: true })).stdout).toMatch(/┌/);
+    expect((await cli(['events', 'list', '--limit', '2'], { tty: true })).stdout).toMatch(/^eventId\s+type/m);
     const nd = await cli(['events', 'list', '--ndjson', '--limit', '3']);
     expect(nd.stdout.trim().split('\n').map((l) => JSON.parse(l).eventId)).toEqual([4, 4, 4]);
     expect((await json(['events', 'list'])).doc.items).toHaveLength(16);
     expect((await cli(['events', 'drain'])).stdout).toContain('delivered\t0');
-    expect((await cli(['events', 'drain'], { tty: true })).stdout).toMatch(/│ delivered\s+│ 0/);
+    expect((await cli(['events', 'drain'], { tty: true })).stdout).toMatch(/^delivered\s+0/m);
     expect((await json(['events', 'drain'])).doc).toMatchObject({ delivered: 0, remainingPending: 0 });
   });
 
@@ -186,7 +186,7 @@ describe('audit', () => {
     const raw = readFileSync(join(state(), 'audit.log'), 'utf8').split('\n');
     expect(nd.stdout.trim().split('\n').map((l) => JSON.parse(l).hash)).toEqual([JSON.parse(raw[0]!).hash, JSON.parse(raw[3]!).hash]);
     const plain = await cli(['audit', '--target', '1']);
-    expect(plain.stdout.split('\n')[1]!.split('\t')).toEqual([
+    expect(plain.stdout.split('\n')[2]!.split('\t')).toEqual([
       '4',
       expect.any(String),
       'admin',
@@ -196,7 +196,7 @@ describe('audit', () => {
       'employees: null -> 12',
       expect.stringContaining('companyctl company update acme.de'),
     ]);
-    expect((await cli(['audit'], { tty: true })).stdout).toMatch(/│ seq\s*│ time/);
+    expect((await cli(['audit'], { tty: true })).stdout).toMatch(/^seq\s*time/m);
     expect((await cli(['audit', '--since', 'yesterday-ish'])).code).toBe(2);
     // Reading the audit log is for admins.
     const deny = await cli(['audit', '--json'], { env: { COMPANYCTL_TOKEN: token } });
@@ -209,7 +209,7 @@ describe('audit', () => {
     expect(ok.code).toBe(0);
     expect(ok.doc).toMatchObject({ ok: true, lines: 4, files: 1 });
     expect((await cli(['audit', 'verify'])).stdout).toContain('ok\ttrue');
-    expect((await cli(['audit', 'verify'], { tty: true })).stdout).toMatch(/│ ok\s+│ true/);
+    expect((await cli(['audit', 'verify'], { tty: true })).stdout).toMatch(/^ok\s+true/m);
     const file = join(state(), 'audit.log');
     const lines = readFileSync(file, 'utf8').split('\n');
     writeFileSync(file, [lines[0], lines[2], lines[1], ...lines.slice(3)].join('\n'));
@@ -227,7 +227,7 @@ describe('audit', () => {
     expect(Object.values(doc.byDay)).toEqual([4]);
     const plain = await cli(['audit', 'stats']);
     expect(plain.stdout.split('\n').slice(0, 3)).toEqual(['total\tlines\t4', 'actor\tadmin\t4', 'action\tcompany.created\t3']);
-    expect((await cli(['audit', 'stats'], { tty: true })).stdout).toMatch(/│ by\s*│ value/);
+    expect((await cli(['audit', 'stats'], { tty: true })).stdout).toMatch(/^by\s*value/m);
   });
 });
 
