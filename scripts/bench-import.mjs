@@ -1,14 +1,16 @@
-// Import benchmark: generates N realistic company rows (CSV, quoted fields, ~150 bytes a
-// row), times the sqlite3 shell's `.import` of the same file into a table with the same
-// unique key as the reference, then `companyctl import` (full validation) on a fresh SQLite
-// store and again on the same store (every row unchanged), and reports rows/s, the ratios
-// to the reference and the peak RSS of each run. With a PostgreSQL server
-// (COMPANYCTL_TEST_PG_URL or --pg-url) the same two imports run there too.
-//   npm run bench:import -- [--rows N] [--repeat R] [--json] [--pg-url URL] [--no-pg]
-// With --repeat R (default 1) the reference and the SQLite runs alternate R times and each
-// reports its fastest run: this machine's speed drifts by 20% from minute to minute.
+// Import benchmark matrix: SQLite and PostgreSQL x key `domain` and `external:crm` x file
+// sizes (default 200k and 1M rows) x fresh and re-run, each as a ratio to a reference
+// measured in the same run on the same file:
+//   SQLite     fresh and re-run: the sqlite3 shell's `.import` into a table with the same
+//              columns and one unique key (the key column);
+//   PostgreSQL fresh: `psql \copy` into the same table; re-run: `\copy` into a temp table,
+//              then one INSERT ... ON CONFLICT (key) DO UPDATE ... WHERE changed.
+// Each cell takes the fastest of --repeat runs (the machine is noisy) and reports seconds,
+// CPU seconds (user + system of the client process, all threads) and peak RSS.
+//   npm run bench:import -- [--rows 200000,1000000] [--repeat 3] [--keys domain,external:crm]
+//                           [--dialects sqlite,postgresql] [--pg-url URL] [--json]
 // It reports; it exits 1 only when a run fails, not when a target is missed.
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { createWriteStream, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { once } from 'node:events';
 import { tmpdir } from 'node:os';
@@ -19,26 +21,34 @@ import { parseArgs } from 'node:util';
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const BIN = join(ROOT, 'bin', 'companyctl.js');
 const CACHE_DIR = join(ROOT, '.bench');
-const GENERATOR_VERSION = 1;
+const GENERATOR_VERSION = 2;
 const PASSWORD = 'bench-horse-battery-9';
-const TARGETS = { fresh: 0.5, rerun: 0.7, rssMb: 250 };
+const TARGETS = { sqlite: { fresh: 0.6, rerun: 0.8 }, postgresql: { fresh: 0.5, rerun: 0.7 }, rssMb: 250 };
 
 function options() {
   const { values } = parseArgs({
     options: {
-      rows: { type: 'string' },
-      repeat: { type: 'string', default: '1' },
+      rows: { type: 'string', default: process.env.BENCH_ROWS ?? '200000,1000000' },
+      repeat: { type: 'string', default: '3' },
+      keys: { type: 'string', default: 'domain,external:crm' },
+      dialects: { type: 'string', default: 'sqlite,postgresql' },
       json: { type: 'boolean', default: false },
       'pg-url': { type: 'string' },
       'no-pg': { type: 'boolean', default: false },
     },
   });
-  const rows = Number(String(values.rows ?? process.env.BENCH_ROWS ?? 1_000_000).replace(/[_,]/g, ''));
-  if (!Number.isInteger(rows) || rows < 1) throw new Error(`--rows must be a positive integer, got ${JSON.stringify(values.rows)}`);
-  const pgUrl = values['no-pg'] ? undefined : (values['pg-url'] ?? process.env.COMPANYCTL_TEST_PG_URL);
+  const list = (v) => String(v).split(',').map((x) => x.trim()).filter(Boolean);
+  const rows = list(values.rows).map((r) => Number(r.replace(/[_]/g, '')));
+  if (rows.some((r) => !Number.isInteger(r) || r < 1)) throw new Error(`--rows must be positive integers, got ${JSON.stringify(values.rows)}`);
   const repeat = Number(values.repeat);
   if (!Number.isInteger(repeat) || repeat < 1) throw new Error(`--repeat must be a positive integer, got ${JSON.stringify(values.repeat)}`);
-  return { rows, repeat, json: values.json, pgUrl };
+  const keys = list(values.keys);
+  for (const k of keys) if (k !== 'domain' && k !== 'external:crm') throw new Error(`--keys: ${k} is not domain or external:crm`);
+  let dialects = list(values.dialects);
+  for (const d of dialects) if (d !== 'sqlite' && d !== 'postgresql') throw new Error(`--dialects: ${d} is not sqlite or postgresql`);
+  const pgUrl = values['no-pg'] ? undefined : (values['pg-url'] ?? process.env.COMPANYCTL_TEST_PG_URL);
+  if (!pgUrl) dialects = dialects.filter((d) => d !== 'postgresql');
+  return { rows, repeat, keys, dialects, json: values.json, pgUrl };
 }
 
 // ---------------------------------------------------------------- data
@@ -73,7 +83,7 @@ const TLD = { DE: 'de', FR: 'fr', GB: 'co.uk', US: 'com', NL: 'nl', SE: 'se', ES
 const TAGS = ['supplier', 'customer', 'partner', 'eu', 'priority', 'prospect'];
 const CURRENCY = { DE: 'EUR', FR: 'EUR', GB: 'GBP', US: 'USD', NL: 'EUR', SE: 'SEK', ES: 'EUR', IT: 'EUR', AT: 'EUR' };
 
-export const HEADER = ['name', 'domain', 'country', 'city', 'postcode', 'address_line1', 'industry', 'employees', 'revenue_amount', 'revenue_currency', 'registration_country', 'registration_number', 'lei', 'tags', 'incorporation_date', 'status'];
+export const HEADER = ['name', 'domain', 'external_ids', 'country', 'city', 'postcode', 'address_line1', 'industry', 'employees', 'revenue_amount', 'revenue_currency', 'registration_country', 'registration_number', 'lei', 'tags', 'incorporation_date', 'status'];
 
 const q = (s) => (/[",\n]/.test(s) ? `"${s.replaceAll('"', '""')}"` : s);
 
@@ -98,7 +108,7 @@ function row(i, r) {
   const year = 1950 + Math.floor(r() * 70);
   const date = `${year}-${String(1 + Math.floor(r() * 12)).padStart(2, '0')}-${String(1 + Math.floor(r() * 28)).padStart(2, '0')}`;
   const street = `${Math.floor(r() * 200) + 1} ${w2}str.`;
-  return [name, domain, country, city, String(10000 + Math.floor(r() * 89999)), street, INDUSTRY[Math.floor(r() * INDUSTRY.length)], employees, revenue, CURRENCY[country], hasReg ? country : '', regNo, lei, tags, date, 'active']
+  return [name, domain, `crm:${scrambled}`, country, city, String(10000 + Math.floor(r() * 89999)), street, INDUSTRY[Math.floor(r() * INDUSTRY.length)], employees, revenue, CURRENCY[country], hasReg ? country : '', regNo, lei, tags, date, 'active']
     .map(q)
     .join(',');
 }
@@ -131,8 +141,8 @@ async function generate(rows) {
 
 /** Run a command, timing it and sampling its peak RSS (GNU time's %M, in KiB). */
 function timed(cmd, args, opts = {}) {
-  // Flush what earlier runs left for the kernel to write (the reference's 300 MB database),
-  // so no run pays for another's disk writes: every run fsyncs its own checkpoints.
+  // Flush what earlier runs left for the kernel to write, so no run pays for another's disk
+  // writes: every run fsyncs its own checkpoints.
   spawnSync('sync');
   const start = process.hrtime.bigint();
   const r = spawnSync('/usr/bin/time', ['-f', '%M %U %S', cmd, ...args], { encoding: 'utf8', maxBuffer: 64 << 20, ...opts });
@@ -144,18 +154,41 @@ function timed(cmd, args, opts = {}) {
   return { seconds, cpuSeconds: Math.round((user + sys) * 100) / 100, rssMb: Math.round(rssKb / 1024), stdout: r.stdout, stderr: r.stderr, status: r.status };
 }
 
-function reference(file, rows) {
+const keyColumn = (key) => (key === 'domain' ? 'domain' : 'external_ids');
+const refColumns = (key) => HEADER.map((h) => (h === keyColumn(key) ? `${h} text unique` : `${h} text`)).join(', ');
+const result = (r, rows) => ({ seconds: r.seconds, cpuSeconds: r.cpuSeconds, rowsPerSecond: Math.round(rows / r.seconds), peakRssMb: r.rssMb });
+
+/** The sqlite3 shell's .import into a fresh table with the key column unique. */
+function sqliteReference(file, rows, key) {
   const dir = mkdtempSync(join(tmpdir(), 'companyctl-bench-ref-'));
   try {
-    const db = join(dir, 'ref.db');
-    const cols = HEADER.map((h) => (h === 'domain' ? 'domain text unique' : `${h} text`)).join(', ');
-    const script = `pragma journal_mode=wal;\npragma synchronous=normal;\ncreate table company (${cols});\n.mode csv\n.import --skip 1 ${file} company\nselect count(*) from company;\n`;
-    const r = timed('/usr/bin/sqlite3', [db], { input: script });
+    const script = `pragma journal_mode=wal;\npragma synchronous=normal;\ncreate table company (${refColumns(key)});\n.mode csv\n.import --skip 1 ${file} company\nselect count(*) from company;\n`;
+    const r = timed('/usr/bin/sqlite3', [join(dir, 'ref.db')], { input: script });
     const count = Number(r.stdout.trim().split('\n').pop());
     if (count !== rows) throw new Error(`sqlite3 .import loaded ${count} rows, expected ${rows}`);
-    return { seconds: r.seconds, cpuSeconds: r.cpuSeconds, rowsPerSecond: Math.round(rows / r.seconds), peakRssMb: r.rssMb };
+    return result(r, rows);
   } finally {
     rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** psql \copy into a fresh table (fresh), then \copy into a temp table + one upsert of what changed (re-run). */
+async function pgReference(file, rows, key, url) {
+  const db = await pgDatabase(url);
+  try {
+    const psql = (sql) => timed('/usr/bin/psql', ['-X', '-q', '-v', 'ON_ERROR_STOP=1', '-d', db.url], { input: sql });
+    psql(`create table company (${refColumns(key)});`);
+    const fresh = psql(`\\copy company from '${file}' with (format csv, header true)\n`);
+    const k = keyColumn(key);
+    const others = HEADER.filter((h) => h !== k);
+    const rerun = psql(
+      `begin;\ncreate temp table stage (like company) on commit drop;\n\\copy stage from '${file}' with (format csv, header true)\n` +
+        `insert into company select * from stage on conflict (${k}) do update set ${others.map((h) => `${h} = excluded.${h}`).join(', ')}\n` +
+        `  where (${others.map((h) => `company.${h}`).join(', ')}) is distinct from (${others.map((h) => `excluded.${h}`).join(', ')});\ncommit;\n`,
+    );
+    return { fresh: result(fresh, rows), rerun: result(rerun, rows) };
+  } finally {
+    await db.drop();
   }
 }
 
@@ -163,36 +196,39 @@ function companyctl(args, env, input) {
   return spawnSync(process.execPath, [BIN, ...args], { env, input, encoding: 'utf8' });
 }
 
-function importRun(file, rows, env) {
-  const r = timed(process.execPath, [BIN, 'import', file, '--json'], { env });
+function importRun(file, rows, key, env) {
+  const r = timed(process.execPath, [BIN, 'import', file, '--key', key, '--json'], { env });
   const s = JSON.parse(r.stdout);
-  if (s.rows !== rows) throw new Error(`import read ${s.rows} rows, expected ${rows}`);
-  return { seconds: r.seconds, cpuSeconds: r.cpuSeconds, rowsPerSecond: Math.round(rows / r.seconds), peakRssMb: r.rssMb, inserted: s.inserted, updated: s.updated, unchanged: s.unchanged, rejected: s.rejected };
+  if (s.rows !== rows || s.rejected !== 0) throw new Error(`import read ${s.rows} rows (${s.rejected} rejected), expected ${rows}: ${r.stdout}`);
+  return { ...result(r, rows), inserted: s.inserted, updated: s.updated, unchanged: s.unchanged };
 }
 
-async function storeRuns(file, rows, db) {
+/** companyctl import into a new store, then the same file again (every row unchanged). */
+async function companyctlRuns(file, rows, key, dialect, pgUrl) {
   const home = mkdtempSync(join(tmpdir(), 'companyctl-bench-import-'));
-  const env = { PATH: process.env.PATH, HOME: process.env.HOME, COMPANYCTL_HOME: home, NO_COLOR: '1', ...(db ? { COMPANYCTL_DB: db } : {}) };
+  const pg = dialect === 'postgresql' ? await pgDatabase(pgUrl) : undefined;
+  const env = { PATH: process.env.PATH, HOME: process.env.HOME, COMPANYCTL_HOME: home, NO_COLOR: '1', ...(pg ? { COMPANYCTL_DB: pg.url } : {}) };
   try {
     const init = companyctl(['init', '--password-stdin'], env, PASSWORD);
     if (init.status !== 0) throw new Error(`init failed: ${init.stderr}`);
     const login = companyctl(['login', '-u', 'admin', '--password-stdin', '--insecure-storage', '--quiet'], env, PASSWORD);
     if (login.status !== 0) throw new Error(`login failed: ${login.stderr}`);
-    const fresh = importRun(file, rows, env);
-    const rerun = importRun(file, rows, env);
+    const fresh = importRun(file, rows, key, env);
+    if (fresh.inserted !== rows) throw new Error(`the first import inserted ${fresh.inserted} of ${rows} rows`);
+    const rerun = importRun(file, rows, key, env);
     if (rerun.inserted !== 0 || rerun.updated !== 0) throw new Error(`the re-import changed rows: ${JSON.stringify(rerun)}`);
     return { fresh, rerun };
   } finally {
     rmSync(home, { recursive: true, force: true });
+    await pg?.drop();
   }
 }
 
 async function pgDatabase(url) {
   const { default: pg } = await import('pg');
-  const name = `companyctl_bench_${process.pid}`;
+  const name = `companyctl_bench_${process.pid}_${Math.floor(Math.random() * 1e9)}`;
   const admin = new pg.Client({ connectionString: url });
   await admin.connect();
-  await admin.query(`drop database if exists ${name}`);
   await admin.query(`create database ${name}`);
   await admin.end();
   const u = new URL(url);
@@ -208,69 +244,68 @@ async function pgDatabase(url) {
   };
 }
 
+const fastest = (runs) => runs.reduce((a, b) => (b.seconds < a.seconds ? b : a));
+const ratio = (x, ref) => Math.round((ref.seconds / x.seconds) * 100) / 100;
+
+/** One cell: reference and companyctl alternating `repeat` times, the fastest of each kept. */
+async function cell(file, rows, key, dialect, opts, say) {
+  const refs = { fresh: [], rerun: [] };
+  const runs = { fresh: [], rerun: [] };
+  for (let i = 0; i < opts.repeat; i++) {
+    say(`  ${dialect}, ${rows.toLocaleString('en-US')} rows, key ${key}: round ${i + 1} of ${opts.repeat}`);
+    if (dialect === 'sqlite') {
+      const ref = sqliteReference(file, rows, key);
+      refs.fresh.push(ref);
+      refs.rerun.push(ref);
+    } else {
+      const ref = await pgReference(file, rows, key, opts.pgUrl);
+      refs.fresh.push(ref.fresh);
+      refs.rerun.push(ref.rerun);
+    }
+    const r = await companyctlRuns(file, rows, key, dialect, opts.pgUrl);
+    runs.fresh.push(r.fresh);
+    runs.rerun.push(r.rerun);
+  }
+  const out = { dialect, rows, key, runs: opts.repeat };
+  for (const phase of ['fresh', 'rerun']) {
+    const ref = fastest(refs[phase]);
+    const run = fastest(runs[phase]);
+    out[phase] = { reference: ref, companyctl: run, ratio: ratio(run, ref), target: TARGETS[dialect][phase], peakRssMb: Math.max(...runs[phase].map((r) => r.peakRssMb)) };
+  }
+  return out;
+}
+
 async function main() {
   const opts = options();
   if (!existsSync(join(ROOT, 'dist', 'src', 'cli.js'))) throw new Error('dist/src/cli.js is missing: run `npm run build` first');
-  const say = (s) => opts.json || process.stderr.write(`${s}\n`);
-  say(`generating ${opts.rows.toLocaleString('en-US')} rows ...`);
-  const file = await generate(opts.rows);
-  const bytes = statSync(file).size;
-  say(`${file}: ${(bytes / 1e6).toFixed(0)} MB, ${Math.round(bytes / opts.rows)} B/row`);
-  say('reference: sqlite3 shell .import, then companyctl ...');
-  const fastest = (runs) => runs.reduce((a, b) => (b.seconds < a.seconds ? b : a));
-  const refs = [];
-  const fresh = [];
-  const rerun = [];
-  for (let i = 0; i < opts.repeat; i++) {
-    refs.push(reference(file, opts.rows));
-    say(`companyctl import on SQLite (fresh, then re-run)${opts.repeat > 1 ? `, round ${i + 1} of ${opts.repeat}` : ''} ...`);
-    const r = await storeRuns(file, opts.rows);
-    fresh.push(r.fresh);
-    rerun.push(r.rerun);
+  const say = (s) => process.stderr.write(`${s}\n`);
+  const cells = [];
+  for (const rows of opts.rows) {
+    say(`generating ${rows.toLocaleString('en-US')} rows ...`);
+    const file = await generate(rows);
+    const bytes = statSync(file).size;
+    say(`${file}: ${(bytes / 1e6).toFixed(0)} MB, ${Math.round(bytes / rows)} B/row`);
+    for (const dialect of opts.dialects) for (const key of opts.keys) cells.push(await cell(file, rows, key, dialect, opts, say));
   }
-  const ref = fastest(refs);
-  const sqlite = { fresh: fastest(fresh), rerun: fastest(rerun) };
-  let postgres;
-  if (opts.pgUrl) {
-    say('companyctl import on PostgreSQL (fresh, then re-run) ...');
-    const pg = await pgDatabase(opts.pgUrl);
-    try {
-      postgres = await storeRuns(file, opts.rows, pg.url);
-    } finally {
-      await pg.drop();
-    }
-  }
-  const ratio = (x) => Math.round((x.rowsPerSecond / ref.rowsPerSecond) * 100) / 100;
-  const result = {
-    rows: opts.rows,
-    repeat: opts.repeat,
-    bytesPerRow: Math.round(bytes / opts.rows),
-    reference: ref,
-    sqlite: { ...sqlite, freshRatio: ratio(sqlite.fresh), rerunRatio: ratio(sqlite.rerun) },
-    postgres: postgres ? { ...postgres, freshRatio: ratio(postgres.fresh), rerunRatio: ratio(postgres.rerun) } : null,
-    targets: TARGETS,
-  };
   if (opts.json) {
-    process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
+    process.stdout.write(`${JSON.stringify({ repeat: opts.repeat, targets: TARGETS, cells }, null, 2)}\n`);
     return;
   }
-  const line = (label, r, ratioValue, target) =>
-    `${label.padEnd(34)} ${r.seconds.toFixed(1).padStart(7)} s (cpu ${r.cpuSeconds.toFixed(1).padStart(5)} s) ${r.rowsPerSecond.toLocaleString('en-US').padStart(10)} rows/s ${String(r.peakRssMb).padStart(5)} MB` +
-    (ratioValue === undefined ? '' : `   ${ratioValue.toFixed(2)}x ref (target >= ${target}x: ${ratioValue >= target ? 'met' : 'MISSED'})`);
   const out = [
-    `${opts.rows.toLocaleString('en-US')} rows, ${result.bytesPerRow} B/row${opts.repeat > 1 ? `, fastest of ${opts.repeat} runs each` : ''}`,
-    line('sqlite3 shell .import (reference)', ref),
-    line('companyctl import, SQLite, fresh', sqlite.fresh, result.sqlite.freshRatio, TARGETS.fresh),
-    line('companyctl import, SQLite, re-run', sqlite.rerun, result.sqlite.rerunRatio, TARGETS.rerun),
+    `fastest of ${opts.repeat} run(s) per cell; ratio = reference seconds / companyctl seconds; cpu = client user+system seconds`,
+    `${'store'.padEnd(10)} ${'rows'.padStart(9)} ${'key'.padEnd(12)} ${'run'.padEnd(6)} ${'reference'.padStart(16)} ${'companyctl'.padStart(16)} ${'cpu'.padStart(7)} ${'rss'.padStart(7)} ${'ratio'.padStart(6)}  target`,
   ];
-  if (postgres) {
-    out.push(line('companyctl import, PostgreSQL, fresh', postgres.fresh, result.postgres.freshRatio, TARGETS.fresh));
-    out.push(line('companyctl import, PostgreSQL, re-run', postgres.rerun, result.postgres.rerunRatio, TARGETS.rerun));
-  } else {
-    out.push('PostgreSQL: skipped (no COMPANYCTL_TEST_PG_URL / --pg-url)');
+  for (const c of cells) {
+    for (const phase of ['fresh', 'rerun']) {
+      const p = c[phase];
+      out.push(
+        `${c.dialect.padEnd(10)} ${c.rows.toLocaleString('en-US').padStart(9)} ${c.key.padEnd(12)} ${phase.padEnd(6)} ${`${p.reference.seconds.toFixed(1)} s`.padStart(16)} ${`${p.companyctl.seconds.toFixed(1)} s`.padStart(16)} ${`${p.companyctl.cpuSeconds.toFixed(1)} s`.padStart(7)} ${`${p.peakRssMb} MB`.padStart(7)} ${`${p.ratio.toFixed(2)}x`.padStart(6)}  >= ${p.target}x ${p.ratio >= p.target ? 'met' : 'MISSED'}`,
+      );
+    }
   }
-  const peak = Math.max(...fresh.map((r) => r.peakRssMb), ...rerun.map((r) => r.peakRssMb));
-  out.push(`peak RSS on SQLite: ${peak} MB (target <= ${TARGETS.rssMb} MB: ${peak <= TARGETS.rssMb ? 'met' : 'MISSED'})`);
+  const peak = Math.max(...cells.flatMap((c) => [c.fresh.peakRssMb, c.rerun.peakRssMb]));
+  out.push(`peak RSS: ${peak} MB (target <= ${TARGETS.rssMb} MB: ${peak <= TARGETS.rssMb ? 'met' : 'MISSED'})`);
+  if (!opts.dialects.includes('postgresql')) out.push('PostgreSQL: skipped (no COMPANYCTL_TEST_PG_URL / --pg-url, or --no-pg)');
   process.stdout.write(`${out.join('\n')}\n`);
 }
 

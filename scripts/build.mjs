@@ -9,7 +9,7 @@ const pkg = JSON.parse(await (await import('node:fs/promises')).readFile(new URL
 const external = Object.keys(pkg.dependencies).filter((d) => !bundled.has(d));
 
 await build({
-  entryPoints: { cli: 'src/cli.ts', 'import-worker': 'src/services/import-worker.ts' },
+  entryPoints: { cli: 'src/cli.ts', 'import-worker': 'src/services/import/reader-worker.ts' },
   bundle: true,
   splitting: true,
   format: 'esm',

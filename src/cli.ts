@@ -3,7 +3,8 @@
 // imports its services inside its action, so `--help` loads nothing heavy.
 import { Command, CommanderError, Option } from 'commander';
 import type { Context, GlobalOptions, IO } from './context.js';
-import { CompanyctlError, ExitCode, fromFsError, isCompanyctlError } from './errors.js';
+import { CompanyctlError, diskFullError, ExitCode, fromFsError, isCompanyctlError } from './errors.js';
+import { escapeControl, terminalSafeJson } from './io/escape.js';
 import type { Prompter } from './io/prompter.js';
 import * as init from '../commands/init.js';
 import * as demo from '../commands/demo.js';
@@ -17,19 +18,23 @@ import * as companyDelete from '../commands/company/delete.js';
 import * as companyRestore from '../commands/company/restore.js';
 import * as dbMigrate from '../commands/db/migrate.js';
 import * as dbStatus from '../commands/db/status.js';
+import * as dbBackup from '../commands/db/backup.js';
+import * as dbRestore from '../commands/db/restore.js';
+import * as dbCopy from '../commands/db/copy.js';
 import * as cacheStats from '../commands/cache/stats.js';
 import * as cacheClear from '../commands/cache/clear.js';
-import * as importCmd from '../commands/import.js';
+import * as importCmd from '../commands/import/import.js';
 import * as importResume from '../commands/import/resume.js';
 import * as importList from '../commands/import/list.js';
 import * as importShow from '../commands/import/show.js';
 import * as exportCmd from '../commands/export.js';
-import * as enrichCmd from '../commands/enrich.js';
+import * as enrichCmd from '../commands/enrich/enrich.js';
 import * as enrichSetKey from '../commands/enrich/set-key.js';
 import * as enrichList from '../commands/enrich/list.js';
 import * as eventsList from '../commands/events/list.js';
 import * as eventsRetry from '../commands/events/retry.js';
 import * as eventsDrain from '../commands/events/drain.js';
+import * as eventsPrune from '../commands/events/prune.js';
 import * as auditQuery from '../commands/audit/query.js';
 import * as auditVerify from '../commands/audit/verify.js';
 import * as auditStats from '../commands/audit/stats.js';
@@ -38,6 +43,8 @@ import * as webhookAdd from '../commands/webhook/add.js';
 import * as webhookList from '../commands/webhook/list.js';
 import * as webhookRemove from '../commands/webhook/remove.js';
 import * as webhookTest from '../commands/webhook/test.js';
+import * as brokerConsume from '../commands/broker/consume.js';
+import * as brokerSetPassword from '../commands/broker/set-password.js';
 import * as login from '../commands/login.js';
 import * as logout from '../commands/logout.js';
 import * as whoami from '../commands/whoami.js';
@@ -53,6 +60,9 @@ import * as userEnable from '../commands/user/enable.js';
 import * as userSetRole from '../commands/user/set-role.js';
 import * as userPasswd from '../commands/user/passwd.js';
 import type { Role } from './domain/roles.js';
+import { VERSION } from './version.js';
+import * as workerCmd from '../commands/worker/index.js';
+import * as workerStatus from '../commands/worker/status.js';
 
 /**
  * The role each command needs, in one place. 'none': no login (the command authenticates
@@ -76,6 +86,9 @@ export const COMMAND_ROLES: Record<string, Role | 'none'> = {
   'company restore': 'editor',
   'db migrate': 'admin',
   'db status': 'none', // tells an operator whether the store is usable; shows no data
+  'db backup': 'admin',
+  'db restore': 'none', // needs no store; replacing one (--force) checks for its admin itself
+  'db copy': 'admin',
   'cache stats': 'viewer',
   'cache clear': 'viewer',
   import: 'editor',
@@ -89,6 +102,7 @@ export const COMMAND_ROLES: Record<string, Role | 'none'> = {
   'events list': 'viewer', // delivery state only: no payloads
   'events retry': 'editor',
   'events drain': 'editor',
+  'events prune': 'admin',
   audit: 'admin', // who did what, with their command lines
   'audit verify': 'viewer', // integrity and a line count only, so a monitoring token can run it
   'audit stats': 'admin',
@@ -97,6 +111,8 @@ export const COMMAND_ROLES: Record<string, Role | 'none'> = {
   'webhook list': 'admin',
   'webhook remove': 'admin',
   'webhook test': 'admin',
+  'broker consume': 'editor',
+  'broker set-password': 'admin',
   'token create': 'admin',
   'token list': 'admin',
   'token revoke': 'admin',
@@ -106,6 +122,8 @@ export const COMMAND_ROLES: Record<string, Role | 'none'> = {
   'user enable': 'admin',
   'user set-role': 'admin',
   'user passwd': 'viewer', // your own; another user's needs admin
+  worker: 'editor', // delivers events and runs queued imports as their submitters
+  'worker status': 'viewer',
 };
 
 export function commandPath(cmd: Command): string {
@@ -194,10 +212,13 @@ Examples:
     companyRestore.register(company, run);
   }
 
-  const db = program.command('db').description('the store: schema migrations and status').addHelpText('after', '\nExamples:\n  companyctl db status\n  companyctl db migrate');
+  const db = program.command('db').description('the store: schema migrations, status, backup, restore and copy').addHelpText('after', '\nExamples:\n  companyctl db status\n  companyctl db migrate\n  companyctl db backup /backups/companyctl-$(date +%F).db');
   if (wanted('db')) {
     dbMigrate.register(db, run);
     dbStatus.register(db, run);
+    dbBackup.register(db, run);
+    dbRestore.register(db, run);
+    dbCopy.register(db, run);
   }
 
   const cache = program.command('cache').description('the file cache of company reads').addHelpText('after', '\nExamples:\n  companyctl cache stats\n  companyctl cache clear');
@@ -228,11 +249,18 @@ Examples:
     webhookTest.register(webhook, run);
   }
 
+  const broker = program.command('broker').description('RabbitMQ: consume inbound company changes; events are published by the config file');
+  if (wanted('broker')) {
+    brokerConsume.register(broker, run);
+    brokerSetPassword.register(broker, run);
+  }
+
   const events = program.command('events').description('the event queue: deliveries to the audit log, counts, cache and webhooks').addHelpText('after', '\nExamples:\n  companyctl events list --failed\n  companyctl events retry --all-dead\n  companyctl events drain --wait 30s');
   if (wanted('events')) {
     eventsList.register(events, run);
     eventsRetry.register(events, run);
     eventsDrain.register(events, run);
+    eventsPrune.register(events, run);
   }
 
   const audit = auditQuery.register(program, run);
@@ -241,13 +269,14 @@ Examples:
     auditStats.register(audit, run);
   }
 
+  const worker = workerCmd.register(program, run);
+  if (wanted('worker')) workerStatus.register(worker, run);
+
   stats.register(program, run);
   configCmd.register(program, run);
   completionCmd.register(program, run);
   return program;
 }
-
-const VERSION = '0.1.0';
 
 /** Parse argv, run one command, and return its exit code. Never calls process.exit. */
 export async function runCli(argv: string[], io: IO, env: Record<string, string | undefined>, prompter?: Prompter): Promise<number> {
@@ -275,6 +304,7 @@ export async function runCli(argv: string[], io: IO, env: Record<string, string 
       if (typeof result === 'number') exitCode = code = result;
     } catch (e) {
       code = isCompanyctlError(e) ? e.exitCode : ExitCode.failure;
+      if (isCompanyctlError(e) && e.code === 'COMPANYCTL_AUTH_FORBIDDEN') await auditRefusal(ctx, path, e.message);
       throw e;
     } finally {
       await finishRun(ctx, path, code, (performance.now() - started) / 1000);
@@ -328,13 +358,20 @@ async function finishRun(ctx: Context, path: string, code: number, seconds: numb
   }
 }
 
+/** A refused command becomes an `auth.forbidden` event in the audit trail. */
+async function auditRefusal(ctx: Context, path: string, reason: string): Promise<void> {
+  const { appLog } = await import('./context.js');
+  const warn = (message: string) => appLog(ctx, { level: 'warn', code: 'COMPANYCTL_AUDIT_FAILED', message });
+  await (await import('./services/security-events.js')).auditRefusal({ store: () => ctx.store(), actor: ctx.actor(), now: ctx.now(), warn }, path, reason);
+}
+
 /** Every error the handler reports also goes to the JSON app log (secrets removed). */
 async function logError(err: unknown, exitCode: number, env: Record<string, string | undefined>, argv: string[], ctx: Context | undefined): Promise<void> {
   try {
     const { appLog } = await import('./context.js');
     const { resolvePaths } = await import('./infra/paths.js');
     const known = isCompanyctlError(err) ? err : fromFsError(err);
-    const code = known ? known.code : err instanceof CommanderError ? 'COMPANYCTL_USAGE' : 'COMPANYCTL_INTERNAL';
+    const code = diskFullError(err)?.code ?? (known ? known.code : err instanceof CommanderError ? 'COMPANYCTL_USAGE' : 'COMPANYCTL_INTERNAL');
     appLog(
       { paths: ctx?.paths ?? resolvePaths(env), argv: argv.slice(2) },
       {
@@ -379,17 +416,18 @@ export function reportError(err: unknown, io: IO, opts: { json: boolean; debug: 
     }
     return ExitCode.usage;
   }
-  const known = isCompanyctlError(err)
+  const known = diskFullError(err) ?? (isCompanyctlError(err)
     ? err
     : fromFsError(err) ?? new CompanyctlError('COMPANYCTL_INTERNAL', `internal error: ${(err as Error)?.message ?? String(err)}`, {
         hint: opts.debug ? undefined : 'run again with --debug for details, and report it with the command you ran',
-      });
+      }));
+  // Messages echo input (file headers, cells, remote replies): escaped, never obeyed by the terminal.
   if (opts.json) {
     const { code, message, hint, field, data } = known.toJSON();
-    io.stderr.write(`${JSON.stringify({ error: { code, message, hint: hint ?? null, field, data } })}\n`);
+    io.stderr.write(`${terminalSafeJson({ error: { code, message, hint: hint ?? null, field, data } })}\n`);
   } else {
-    io.stderr.write(`companyctl: ${known.message}\n`);
-    if (known.hint) io.stderr.write(`hint: ${known.hint}\n`);
+    io.stderr.write(`companyctl: ${escapeControl(known.message, { oneLine: true })}\n`);
+    if (known.hint) io.stderr.write(`hint: ${escapeControl(known.hint, { oneLine: true })}\n`);
   }
   if (opts.debug && err instanceof Error && err.stack) io.stderr.write(`${err.stack}\n`);
   return known.exitCode;
@@ -405,12 +443,22 @@ export async function main(argv: string[]): Promise<void> {
     stdoutIsTTY: !!process.stdout.isTTY,
     stderrIsTTY: !!process.stderr.isTTY,
   };
-  // A closed pipe (`companyctl company list | head`) is not an error.
+  // A closed pipe (`companyctl company list | head`) is not an error; any other failure to
+  // write the data (a full disk under `> out.csv`) is, after the command had its say.
+  let stdoutError: NodeJS.ErrnoException | undefined;
   process.stdout.on('error', (e: NodeJS.ErrnoException) => {
     if (e.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+    stdoutError ??= e;
   });
   // Prompts and other libraries read colour from the environment: one switch for all of them.
   if (argv.includes('--no-color')) process.env.NO_COLOR = '1';
   if (process.env.NO_COLOR) process.env.FORCE_COLOR = '0';
-  process.exitCode = await runCli(argv, io, process.env);
+  const code = await runCli(argv, io, process.env);
+  await new Promise((r) => setImmediate(r));
+  if (stdoutError && code === ExitCode.ok) {
+    process.exitCode = reportError(stdoutError, io, { json: argv.includes('--json'), debug: argv.includes('--debug') });
+    await logError(stdoutError, process.exitCode, process.env, argv, undefined);
+    return;
+  }
+  process.exitCode = code;
 }

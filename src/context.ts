@@ -4,15 +4,18 @@
 import { userInfo } from 'node:os';
 import { PassThrough, Writable } from 'node:stream';
 import { loadConfig, type Config } from './infra/config.js';
-import { FileCache } from './infra/cache.js';
+import { FileCache, type CacheTrust } from './infra/cache.js';
+import { listeningSince } from './infra/worker-heartbeat.js';
 import { resolvePaths, type Paths } from './infra/paths.js';
 import { resolveStoreLocation, type StoreLocation } from './infra/db/location.js';
 import type { Store } from './infra/db/store.js';
+import { escapeControl } from './io/escape.js';
 import { terminalPrompter, type Prompter } from './io/prompter.js';
 import type { AuthDeps, Identity } from './services/auth.js';
 import type { CompanyDeps } from './services/company.js';
 import type { EventsEnv } from './services/events.js';
 import { eventsSettings } from './services/events-settings.js';
+import { workerSettings } from './services/worker/settings.js';
 import { redactArgv, redactText } from './services/audit-redact.js';
 import { writeAppLog, type AppLogEntry } from './infra/app-log.js';
 import { appendCommandLine, isFresh } from './infra/metrics-file.js';
@@ -65,8 +68,10 @@ export interface Context {
   store(): Promise<Store>;
   /** The read cache for the current store, or undefined with --no-cache. */
   cache(): FileCache | undefined;
-  /** Seconds a cache entry lives: short on PostgreSQL (several hosts), until invalidated on SQLite. */
+  /** Seconds a cache entry lives: on PostgreSQL as long as a worker may vouch for it, until invalidated on SQLite. */
   cacheTtlSeconds(): number;
+  /** How long company cache hits are believed: on PostgreSQL, `cacheTtlSeconds` unless this host's worker listens. */
+  cacheTrust(): CacheTrust | undefined;
   /** A notice for the user, on stderr, unless --quiet. */
   notice(message: string): void;
   close(): Promise<void>;
@@ -111,10 +116,21 @@ export function createContext(io: IO, env: Record<string, string | undefined>, g
     },
     cacheTtlSeconds() {
       const cfg = ctx.config();
-      return ctx.storeLocation().dialect === 'postgresql' ? (cfg.cacheTtlSeconds ?? 30) : (cfg.sqliteCacheTtlSeconds ?? 0);
+      if (ctx.storeLocation().dialect !== 'postgresql') return cfg.sqliteCacheTtlSeconds ?? 0;
+      const ttl = cfg.cacheTtlSeconds ?? 30;
+      // Entries live as long as a worker may vouch for them; cacheTrust() cuts them to `ttl` without one.
+      return ttl > 0 ? Math.max(ttl, cfg.workerCacheSeconds ?? 600) : 0;
+    },
+    cacheTrust() {
+      const cfg = ctx.config();
+      const ttl = cfg.cacheTtlSeconds ?? 30;
+      if (ctx.storeLocation().dialect !== 'postgresql' || ttl <= 0) return undefined;
+      // Beats every 2 s by default; a worker silent for longer than its lease is not vouching for anything.
+      const since = listeningSince(paths.stateDir, ctx.storeLocation().key, WORKER_SILENT_MS);
+      return { maxAgeMs: ttl * 1000, since };
     },
     notice(message) {
-      if (!globals.quiet) io.stderr.write(`${message}\n`);
+      if (!globals.quiet) io.stderr.write(`${escapeControl(message)}\n`);
     },
     async close() {
       if (storePromise) {
@@ -147,6 +163,9 @@ function trackWrites(ctx: Context, store: Store): Store {
   return { ...store, transaction };
 }
 
+/** A worker whose heartbeat file is older than this is not vouching for the cache (it beats every 2 s). */
+const WORKER_SILENT_MS = 10_000;
+
 function safeUserName(): string {
   try {
     return userInfo().username;
@@ -157,7 +176,16 @@ function safeUserName(): string {
 
 /** What the auth service needs, from this run's context. */
 export function authDeps(ctx: Context): AuthDeps {
-  return { store: () => ctx.store(), cache: ctx.cache(), now: () => ctx.now(), sessionCacheSeconds: ctx.config().sessionCacheSeconds ?? 30 };
+  return {
+    store: () => ctx.store(),
+    cache: ctx.cache(),
+    now: () => ctx.now(),
+    sessionCacheSeconds: ctx.config().sessionCacheSeconds ?? 30,
+    // Read when an event is recorded: the identity may be set after these deps were made.
+    get actor() {
+      return ctx.actor();
+    },
+  };
 }
 
 /** Find this run's token (COMPANYCTL_TOKEN, then the stored one) and verify it. */
@@ -184,6 +212,7 @@ export function companyDeps(ctx: Context): CompanyDeps {
     now: () => ctx.now(),
     actor: ctx.actor(),
     committed: (eventId) => ctx.cacheInvalidated.add(eventId),
+    cacheTrust: () => ctx.cacheTrust(),
   };
 }
 
@@ -204,6 +233,8 @@ export function eventsEnv(ctx: Context, extra: Partial<EventsEnv> = {}): EventsE
     log: (entry) => appLog(ctx, entry),
     cacheInvalidated: (eventId) => ctx.cacheInvalidated.has(eventId),
     beforeAck: () => failpoint(ctx, 'before-ack'),
+    workerLeaseMs: (dialect) => workerSettings(ctx.config(), dialect).leaseMs,
+    broker: async () => (ctx.config().broker ? (await import('./services/broker-publish.js')).brokerHandlerFor(ctx.config().broker, ctx.paths.configFile, ctx.env) : undefined),
     ...extra,
   };
 }
@@ -228,9 +259,10 @@ export function recordCommandQuickly(ctx: Context, command: string, exitCode: nu
 /**
  * Tests only: COMPANYCTL_FAILPOINT=<name> kills this process at that point (SIGKILL, no
  * clean-up), to prove that a crash loses no event: 'after-commit' (before any delivery),
- * 'before-ack' (handlers ran, outcomes not yet recorded).
+ * 'before-ack' (handlers ran, outcomes not yet recorded), 'broker-before-ack' (a consumed batch
+ * committed, its messages not yet acked).
  */
-export function failpoint(ctx: Pick<Context, 'env'>, name: 'after-commit' | 'before-ack'): void {
+export function failpoint(ctx: Pick<Context, 'env'>, name: 'after-commit' | 'before-ack' | 'broker-before-ack'): void {
   if (ctx.env.COMPANYCTL_FAILPOINT === name) process.kill(process.pid, 'SIGKILL');
 }
 

@@ -17,6 +17,7 @@ export const ErrorCodes = {
   COMPANYCTL_INVALID_INPUT: ExitCode.usage,
   COMPANYCTL_MISSING_FIELD: ExitCode.usage,
   COMPANYCTL_CONFIRMATION_REQUIRED: ExitCode.usage,
+  COMPANYCTL_FILE_EXISTS: ExitCode.usage,
   COMPANYCTL_NOT_FOUND: ExitCode.failure,
   COMPANYCTL_DUPLICATE_KEY: ExitCode.failure,
   COMPANYCTL_VERSION_CONFLICT: ExitCode.failure,
@@ -27,6 +28,7 @@ export const ErrorCodes = {
   COMPANYCTL_SCHEMA_OUTDATED: ExitCode.failure,
   COMPANYCTL_STORE_UNAVAILABLE: ExitCode.failure,
   COMPANYCTL_STORE_BUSY: ExitCode.failure,
+  COMPANYCTL_DISK_FULL: ExitCode.failure,
   COMPANYCTL_CONFIG_INVALID: ExitCode.failure,
   COMPANYCTL_FILE_UNWRITABLE: ExitCode.failure,
   COMPANYCTL_FILE_UNREADABLE: ExitCode.failure,
@@ -55,8 +57,16 @@ export const ErrorCodes = {
   COMPANYCTL_ENRICH_BAD_RESPONSE: ExitCode.failure,
   COMPANYCTL_ENRICH_FAILED: ExitCode.failure,
   COMPANYCTL_WEBHOOK_DELIVERY_FAILED: ExitCode.failure,
+  COMPANYCTL_BROKER_NOT_CONFIGURED: ExitCode.failure,
+  COMPANYCTL_BROKER_NO_PASSWORD: ExitCode.failure,
+  COMPANYCTL_BROKER_UNAVAILABLE: ExitCode.failure,
+  COMPANYCTL_BROKER_REFUSED: ExitCode.failure,
   COMPANYCTL_STATE_LOCKED: ExitCode.failure,
   COMPANYCTL_AUDIT_BROKEN: ExitCode.failure,
+  COMPANYCTL_SCHEMA_MISMATCH: ExitCode.failure,
+  COMPANYCTL_TARGET_NOT_EMPTY: ExitCode.failure,
+  COMPANYCTL_STORE_EXISTS: ExitCode.failure,
+  COMPANYCTL_COPY_MISMATCH: ExitCode.failure,
   COMPANYCTL_ALERTS_FIRING: ExitCode.failure,
   COMPANYCTL_CANCELLED: ExitCode.cancelled,
   COMPANYCTL_DECLINED: ExitCode.failure, // a "No" to a confirmation: an answer, not a Ctrl-C
@@ -114,6 +124,29 @@ export class ValidationError extends CompanyctlError {
 
 export function isCompanyctlError(err: unknown): err is CompanyctlError {
   return err instanceof CompanyctlError;
+}
+
+// ENOSPC/EDQUOT from Node, SQLITE_FULL from SQLite, 53100 (disk_full) from PostgreSQL.
+const DISK_FULL_CODES = new Set(['ENOSPC', 'EDQUOT', 'SQLITE_FULL', '53100']);
+const DISK_FULL_TEXT = /no space left on device|database or disk is full|disk quota exceeded/i;
+
+/**
+ * The disk-full error behind `err` (itself or any error in its cause chain), as our typed
+ * error; undefined when the failure is something else.
+ */
+export function diskFullError(err: unknown): CompanyctlError | undefined {
+  let e: unknown = err;
+  for (let depth = 0; e && depth < 8; depth++, e = (e as { cause?: unknown }).cause) {
+    if (e instanceof CompanyctlError && e.code === 'COMPANYCTL_DISK_FULL') return e;
+    const { code, message, path } = e as { code?: unknown; message?: unknown; path?: unknown };
+    if (!DISK_FULL_CODES.has(String(code)) && !DISK_FULL_TEXT.test(String(message ?? ''))) continue;
+    const where = typeof path === 'string' ? ` writing ${path}` : '';
+    return new CompanyctlError('COMPANYCTL_DISK_FULL', `the disk is full${where} (${String(code ?? 'no space left')})`, {
+      hint: 'free some space (or raise the quota), then run the same command again: an import resumes from its last committed chunk',
+      cause: err,
+    });
+  }
+  return undefined;
 }
 
 const FS_REASONS: Record<string, string> = {

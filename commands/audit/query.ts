@@ -1,6 +1,7 @@
 // companyctl audit: query the audit log (the noun's default verb; `audit verify` and `audit
 // stats` are its subcommands, in verify.ts and stats.ts beside this file).
 import type { Command } from 'commander';
+import { parseInstant } from '../../src/domain/dates.js';
 import type { Runner } from '../../src/cli.js';
 import type { Context } from '../../src/context.js';
 
@@ -27,7 +28,7 @@ export function register(program: Command, run: Runner): Command {
   return addFilterFlags(
     program
       .command('audit')
-      .description('query the audit log (one hash-chained JSON line per change); see also audit verify|stats')
+      .description('query the audit trail (one hash-chained JSON line per change, every host); see also audit verify|stats')
       .option('--limit <n>', 'only the newest n matching lines')
       .option('--ndjson', 'the matching lines as they are stored, one a line'),
   )
@@ -59,10 +60,8 @@ export async function auditFilter(ctx: Context, opts: AuditQueryOptions) {
 export async function queryRun(ctx: Context, opts: AuditQueryOptions): Promise<number> {
   const filter = await auditFilter(ctx, opts);
   const { queryAudit } = await import('../../src/services/audit.js');
-  const { openAuditLog } = await import('../../src/services/events.js');
-  const { eventsEnv } = await import('../../src/context.js');
   const { outputFormat, writeJson, writeNdjson, writeRecords } = await import('../../src/io/output.js');
-  const lines = queryAudit(await openAuditLog(eventsEnv(ctx)), filter);
+  const lines = await queryAudit(await ctx.store(), filter);
   const format = outputFormat(ctx, { ndjson: opts.ndjson });
   if (format === 'json') return writeJson(ctx, { items: lines }), 0;
   if (format === 'ndjson') return lines.forEach((l) => writeNdjson(ctx, l)), 0;

@@ -2,22 +2,21 @@
 import type { Command } from 'commander';
 import type { Runner } from '../../src/cli.js';
 import type { Context } from '../../src/context.js';
+// The filter flags are the parent's too (`audit --action …`): commander hands them to `audit`.
 import { addFilterFlags, type AuditQueryOptions } from './query.js';
 
 export function register(parent: Command, run: Runner): void {
   addFilterFlags(parent.command('stats').description('summarise the audit log by actor, action and day'))
     .addHelpText('after', '\nExamples:\n  companyctl audit stats\n  companyctl audit stats --since 30d --json')
-    .action((opts: AuditQueryOptions, c: Command) => run(c, (ctx) => statsRun(ctx, opts)));
+    .action((opts: AuditQueryOptions, c: Command) => run(c, (ctx) => statsRun(ctx, { ...c.parent?.opts<AuditQueryOptions>(), ...opts })));
 }
 
 export async function statsRun(ctx: Context, opts: AuditQueryOptions): Promise<number> {
   const { auditFilter } = await import('./query.js');
   const filter = await auditFilter(ctx, opts);
   const { auditStats } = await import('../../src/services/audit.js');
-  const { openAuditLog } = await import('../../src/services/events.js');
-  const { eventsEnv } = await import('../../src/context.js');
   const { outputFormat, writeJson, writeTable, plainLine } = await import('../../src/io/output.js');
-  const s = auditStats(await openAuditLog(eventsEnv(ctx)), filter);
+  const s = await auditStats(await ctx.store(), filter);
   const format = outputFormat(ctx);
   if (format === 'json') return writeJson(ctx, s), 0;
   const rows: [string, string, number][] = [];

@@ -15,6 +15,8 @@ export async function clearRun(ctx: Context): Promise<number> {
   const { FileCache } = await import('../../src/infra/cache.js');
   const { writeJson } = await import('../../src/io/output.js');
   const removed = new FileCache(ctx.paths.cacheDir, ctx.storeLocation().key).clear();
+  const { recordSecurityEvent } = await import('../../src/services/security-events.js');
+  await recordSecurityEvent(await ctx.store(), { type: 'cache.cleared', actor: ctx.actor(), target: null, data: { removed }, now: ctx.now() });
   if (ctx.globals.json) writeJson(ctx, { removed });
   else ctx.notice(`removed ${removed} cache entries`);
   return 0;

@@ -21,6 +21,8 @@ export async function migrateRun(ctx: Context): Promise<number> {
     throw new CompanyctlError('COMPANYCTL_STORE_NOT_INITIALISED', `no companyctl store at ${loc.display}`, { hint: 'run "companyctl init" to create it' });
   }
   const { applied } = await migrateStore(loc);
+  const { recordSecurityEvent } = await import('../../src/services/security-events.js');
+  await recordSecurityEvent(await ctx.store(), { type: 'db.migrated', actor: ctx.actor(), target: null, data: { applied }, now: ctx.now() });
   if (ctx.globals.json) writeJson(ctx, { store: loc.display, migrationsApplied: applied });
   else ctx.notice(applied.length > 0 ? `applied: ${applied.join(', ')}` : 'the schema is up to date');
   return 0;

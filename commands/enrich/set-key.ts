@@ -29,6 +29,7 @@ export async function setKeyRun(ctx: Context, opts: SetKeyOptions): Promise<numb
   const origin = new URL(config.baseUrl).origin;
   if (opts.delete) {
     const removed = await keychain.delete(slot);
+    await audited(ctx, 'enrich.key_deleted', origin, { api: origin, removed });
     ctx.notice(removed ? `removed the API key for ${origin} from the OS keychain` : `no API key for ${origin} was stored`);
     await writeRecord(ctx, { api: origin, removed });
     return 0;
@@ -46,7 +47,13 @@ export async function setKeyRun(ctx: Context, opts: SetKeyOptions): Promise<numb
   if (key === '') throw new CompanyctlError('COMPANYCTL_MISSING_FIELD', 'the API key is empty', { field: '--stdin' });
   if (/\s/.test(key)) throw new CompanyctlError('COMPANYCTL_INVALID_INPUT', 'the API key holds white space', { field: '--stdin', hint: 'pipe only the key, e.g. printf %s "$KEY"' });
   await keychain.set(slot, key);
+  await audited(ctx, 'enrich.key_set', origin, { api: origin });
   ctx.notice(`stored the API key for ${origin} in the OS keychain`);
   await writeRecord(ctx, { api: origin, stored: true });
   return 0;
+}
+
+async function audited(ctx: Context, type: string, origin: string, data: Record<string, unknown>): Promise<void> {
+  const { recordSecurityEvent } = await import('../../src/services/security-events.js');
+  await recordSecurityEvent(await ctx.store(), { type, actor: ctx.actor(), target: `api:${origin}`, data, now: ctx.now() });
 }

@@ -25,7 +25,7 @@ export async function listRun(ctx: Context, opts: ImportListOptions): Promise<nu
   if (!/^\d+$/.test(opts.limit) || Number(opts.limit) < 1) {
     throw new CompanyctlError('COMPANYCTL_USAGE', `--limit: ${JSON.stringify(opts.limit)} is not a positive whole number`, { field: '--limit' });
   }
-  const { listImportJobs } = await import('../../src/services/import.js');
+  const { listImportJobs } = await import('../../src/services/import/index.js');
   const { outputFormat, plainLine, writeJson, writeNdjson, writeTable } = await import('../../src/io/output.js');
   const jobs = await listImportJobs({ store: () => ctx.store() }, { limit: Number(opts.limit), state: opts.state as never });
   const format = outputFormat(ctx, { ndjson: opts.ndjson });

@@ -17,7 +17,7 @@ export function register(parent: Command, run: Runner): void {
 export async function resumeRun(ctx: Context, job: string, opts: { input?: string }): Promise<number> {
   const { parseJobId, importDeps, withImportCancellation, writeImportSummary, exitCodeOf } = await import('../../src/io/import-cli.js');
   const id = parseJobId(job);
-  const { resumeImport } = await import('../../src/services/import.js');
+  const { resumeImport } = await import('../../src/services/import/index.js');
   const { importProgress } = await import('../../src/io/progress.js');
   const progress = await importProgress(ctx);
   const summary = await withImportCancellation(ctx, (signal) => resumeImport(importDeps(ctx), id, opts.input, progress, signal));

@@ -14,7 +14,7 @@ export function register(parent: Command, run: Runner): void {
 
 export async function showRun(ctx: Context, job: string): Promise<number> {
   const { parseJobId } = await import('../../src/io/import-cli.js');
-  const { getImportJob } = await import('../../src/services/import.js');
+  const { getImportJob } = await import('../../src/services/import/index.js');
   const { outputFormat, plainLine, writeJson, writeTable } = await import('../../src/io/output.js');
   const j = await getImportJob({ store: () => ctx.store() }, parseJobId(job));
   const format = outputFormat(ctx);

@@ -16,7 +16,7 @@ export async function removeRun(ctx: Context, ref: string): Promise<number> {
   const { removeWebhook } = await import('../../src/services/webhook.js');
   const { writeRecord } = await import('../../src/io/output.js');
   const id = await webhookId(ref);
-  await removeWebhook({ store: () => ctx.store() }, id);
+  await removeWebhook({ store: () => ctx.store(), actor: ctx.actor(), now: () => ctx.now() }, id);
   ctx.notice(`webhook ${id} removed`);
   if (ctx.globals.json) await writeRecord(ctx, { id, removed: true });
   return 0;

@@ -1,11 +1,8 @@
 // Pure normalisers for company fields. Each returns the canonical value or throws a
 // FieldProblem whose message completes the sentence `<field>: <message>`.
-import { createRequire } from 'node:module';
 import { domainToASCII } from 'node:url';
-
-// The country table loads on first use (it costs start-up time that reads do not need).
-let countryCodes: { isValid(code: string): boolean } | undefined;
-const countries = () => (countryCodes ??= createRequire(import.meta.url)('i18n-iso-countries') as { isValid(code: string): boolean });
+import { isCalendarDate } from './dates.js';
+import { isAlpha2, lookupCountry } from './countries.js';
 
 export class FieldProblem extends Error {}
 
@@ -16,9 +13,16 @@ const fail = (message: string): never => {
 /** C0 and C1 control characters (after whitespace is collapsed): never stored, never printed raw. */
 export const CONTROL_CHARS = /[\u0000-\u001f\u007f-\u009f]/;
 
-/** Whitespace (as \s and trim() know it) at or above U+1680. */
+/** Whitespace at or above U+1680 that cleanText collapses (Unicode spaces and line separators; not U+FEFF). */
 const isWideSpace = (c: number): boolean =>
-  c === 0x1680 || (c >= 0x2000 && c <= 0x200a) || c === 0x2028 || c === 0x2029 || c === 0x202f || c === 0x205f || c === 0x3000 || c === 0xfeff;
+  c === 0x1680 || (c >= 0x2000 && c <= 0x200a) || c === 0x2028 || c === 0x2029 || c === 0x202f || c === 0x205f || c === 0x3000;
+
+/**
+ * The whitespace cleanText collapses (README, company fields): \s without U+FEFF, which is a
+ * zero-width format character (a byte-order mark), not a space.
+ */
+const SPACES = /[\t\n\v\f\r \u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]+/g;
+const EDGE_SPACES = /^[\t\n\v\f\r \u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]+|[\t\n\v\f\r \u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]+$/g;
 
 /**
  * True when `value` is not empty, cleanText(value) === value and it has no CONTROL_CHARS:
@@ -44,7 +48,7 @@ export function isPlainText(value: string): boolean {
 /** Collapse inner whitespace and trim; '' stays ''. */
 export function cleanText(value: string): string {
   if (isPlainText(value)) return value;
-  return value.replace(/\s+/g, ' ').trim();
+  return value.replace(EDGE_SPACES, '').replace(SPACES, ' ');
 }
 
 /** example.com from "https://WWW.Example.com/about", "example.com." or "bücher.de" (to punycode). */
@@ -83,21 +87,22 @@ export function normaliseWebsite(raw: string): string {
   return url.href;
 }
 
-/** ISO 3166-1 alpha-2, upper case. */
+/** ISO 3166-1 alpha-2, upper case, from alpha-2, alpha-3 ("DEU") or an English name ("Germany"). */
 export function normaliseCountry(raw: string): string {
-  const s = raw.trim().toUpperCase();
-  if (!/^[A-Z]{2}$/.test(s) || !countries().isValid(s)) fail(`${JSON.stringify(raw)} is not an ISO 3166-1 alpha-2 country code`);
-  return s;
+  const r = lookupCountry(raw);
+  if ('problem' in r) return fail(r.problem);
+  return r.code;
 }
 
-/** ISO 3166-1 alpha-2, or an ISO 3166-2 subdivision such as US-DE. */
+/** ISO 3166-1 alpha-2 (from a code or name, as normaliseCountry), or an ISO 3166-2 subdivision such as US-DE. */
 export function normaliseRegistrationCountry(raw: string): string {
   const s = raw.trim().toUpperCase();
-  const m = /^([A-Z]{2})(?:-([A-Z0-9]{1,3}))?$/.exec(s);
-  if (!m || !countries().isValid(m[1]!)) {
-    fail(`${JSON.stringify(raw)} is not an ISO 3166-1 country code (or ISO 3166-2 subdivision such as US-DE)`);
+  const m = /^([A-Z]{2})-([A-Z0-9]{1,3})$/.exec(s);
+  if (m) {
+    if (!isAlpha2(m[1]!)) fail(`${JSON.stringify(raw)} is not an ISO 3166-2 subdivision of a known country (e.g. US-DE)`);
+    return s;
   }
-  return s;
+  return normaliseCountry(raw);
 }
 
 /** s.toUpperCase(), without a copy when s is ASCII with no a-z. */
@@ -221,33 +226,9 @@ export function normaliseCurrency(raw: string): string {
 let todayTime = NaN;
 let todayIso = '';
 
-/**
- * YYYY-MM-DD of a real calendar date from year 1000 on (below it Date.UTC's two-digit years
- * need the general check): such a string is its own toISOString().slice(0, 10).
- */
-function isPlainDate(s: string): boolean {
-  if (s.length !== 10 || s.charCodeAt(4) !== 45 || s.charCodeAt(7) !== 45) return false;
-  let y = 0;
-  for (let i = 0; i < 4; i++) {
-    const d = s.charCodeAt(i) - 48;
-    if (d < 0 || d > 9) return false;
-    y = y * 10 + d;
-  }
-  const m1 = s.charCodeAt(5) - 48;
-  const m2 = s.charCodeAt(6) - 48;
-  const d1 = s.charCodeAt(8) - 48;
-  const d2 = s.charCodeAt(9) - 48;
-  if (m1 < 0 || m1 > 9 || m2 < 0 || m2 > 9 || d1 < 0 || d1 > 9 || d2 < 0 || d2 > 9) return false;
-  const m = m1 * 10 + m2;
-  const d = d1 * 10 + d2;
-  if (y < 1000 || m < 1 || m > 12 || d < 1) return false;
-  const days = m === 2 ? ((y % 4 === 0 && y % 100 !== 0) || y % 400 === 0 ? 29 : 28) : m === 4 || m === 6 || m === 9 || m === 11 ? 30 : 31;
-  return d <= days;
-}
-
 /** YYYY-MM-DD, a real calendar date, not in the future. */
 export function normaliseDate(raw: string, today: Date): string {
-  if (isPlainDate(raw)) {
+  if (raw.length === 10 && isCalendarDate(raw)) {
     const t = today.getTime();
     if (t !== todayTime) {
       todayIso = today.toISOString().slice(0, 10); // throws for an invalid today, as below
@@ -256,9 +237,7 @@ export function normaliseDate(raw: string, today: Date): string {
     if (raw <= todayIso) return raw;
   }
   const s = raw.trim();
-  const m = /^(\d{4})-(\d{2})-(\d{2})$/.exec(s);
-  const d = m ? new Date(Date.UTC(Number(m[1]), Number(m[2]) - 1, Number(m[3]))) : undefined;
-  if (!d || d.toISOString().slice(0, 10) !== s) fail(`${JSON.stringify(raw)} is not a date (YYYY-MM-DD)`);
+  if (!isCalendarDate(s)) fail(`${JSON.stringify(raw)} is not a date (YYYY-MM-DD)`);
   if (s > today.toISOString().slice(0, 10)) fail(`${s} is in the future`);
   return s;
 }
@@ -282,6 +261,9 @@ export function parseExternalId(raw: string): { source: string; id: string } {
   return { source: raw.slice(0, i), id: raw.slice(i + 1) };
 }
 
+/** The longest external id (characters): a CRM permalink fits; 4 bytes a character stays under PostgreSQL's btree entry limit. */
+export const EXTERNAL_ID_MAX = 512;
+
 export function normaliseExternalIds(raw: readonly { source: string; id: string }[]): { source: string; id: string }[] {
   const seen = new Set<string>();
   const out: { source: string; id: string }[] = [];
@@ -289,7 +271,7 @@ export function normaliseExternalIds(raw: readonly { source: string; id: string 
     const source = e.source.trim().toLowerCase();
     const id = e.id.trim();
     if (!/^[a-z0-9][a-z0-9._-]{0,31}$/.test(source)) fail(`source ${JSON.stringify(e.source)} must be a lower-case slug (a-z 0-9 . _ -)`);
-    if (id.length === 0 || id.length > 128) fail(`id for ${source} must be 1 to 128 characters`);
+    if (id.length === 0 || id.length > EXTERNAL_ID_MAX) fail(`id for ${source} must be 1 to ${EXTERNAL_ID_MAX} characters`);
     if (CONTROL_CHARS.test(id)) fail(`id for ${source} must not contain control characters`);
     if (seen.has(source)) fail(`two ids for source ${source}`);
     seen.add(source);

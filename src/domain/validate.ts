@@ -3,6 +3,7 @@
 import { z } from 'zod';
 import { ValidationError } from '../errors.js';
 import { COMPANY_STATUSES, INPUT_FIELDS, type CompanyInput } from './company.js';
+import { splitListCell } from './list-cell.js';
 import * as n from './normalise.js';
 
 type Issue = { field: string; message: string };
@@ -84,12 +85,12 @@ function fieldSchemas(today: Date) {
     incorporationDate: normalised((v) => n.normaliseDate(v, today)),
     tags: z
       .union([z.array(z.string()), z.string()])
-      .transform((v, ctx) => guard(() => n.normaliseTags(typeof v === 'string' ? v.split(/[,;]/) : v), ctx)),
+      .transform((v, ctx) => guard(() => n.normaliseTags(typeof v === 'string' ? splitListCell(v) : v), ctx)),
     externalIds: z
       .union([z.array(z.object({ source: z.string(), id: z.union([z.string(), z.number()]).transform(String) }).strict()), z.string()])
       .transform((v, ctx) =>
         guard(() => {
-          const list = typeof v === 'string' ? v.split(/[;,]/).filter((s) => s.trim() !== '').map(n.parseExternalId) : v;
+          const list = typeof v === 'string' ? splitListCell(v).filter((s) => s.trim() !== '').map(n.parseExternalId) : v;
           return n.normaliseExternalIds(list);
         }, ctx),
       ),

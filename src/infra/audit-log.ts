@@ -19,7 +19,8 @@ import {
   statSync,
   writeSync,
 } from 'node:fs';
-import { join } from 'node:path';
+import { hostname } from 'node:os';
+import { join, resolve } from 'node:path';
 import { withFileLock } from './file-lock.js';
 import { ensurePrivateDir } from './paths.js';
 
@@ -58,18 +59,36 @@ export type VerifyResult =
   | { ok: true; files: string[]; lines: number; firstSeq: number | null; lastHash: string }
   | { ok: false; files: string[]; lines: number; file: string; line: number; seq: number | null; reason: string };
 
+/** One chained line: hash = sha256 of the JSON up to `,"hash"` closed with `}`. */
+export function formatLine(seq: number, prev: string, e: AuditEntry): AuditLine & { text: string } {
+  const body = JSON.stringify({ seq, ...e, prev });
+  const hash = sha256(body);
+  return { ...e, seq, prev, hash, text: `${body.slice(0, -1)},"hash":"${hash}"}` };
+}
+
+/** The hash a line claims, and whether its content matches it. */
+export function checkLine(text: string): { hash: string; body: string; valid: boolean } | undefined {
+  const m = HASH_TAIL.exec(text);
+  if (!m) return undefined;
+  const body = `${text.slice(0, m.index)}}`;
+  return { hash: m[1]!, body, valid: sha256(body) === m[1] };
+}
+
 export function sha256(text: string): string {
   return createHash('sha256').update(text).digest('hex');
 }
 
 export class AuditLog {
   readonly current: string;
+  /** This host's log among all hosts writing to one store: host name and folder. */
+  readonly id: string;
 
   constructor(
     readonly dir: string,
     private readonly maxBytes = 10 * 1024 * 1024,
   ) {
     this.current = join(dir, CURRENT);
+    this.id = `${hostname()}:${resolve(dir)}`;
   }
 
   /** The log's files, oldest first: rotated ones by number, then the current one. */
@@ -89,14 +108,42 @@ export class AuditLog {
   }
 
   /**
-   * Append lines for the entries (one lock, one write, one fdatasync). Entries whose event id
-   * is in `skipEventIds` are left out (idempotence for redelivered events).
+   * Append lines for the entries, chained to the file's own last line (one lock, one write, one
+   * fdatasync). The store-backed trail uses appendLines with lines the store chained.
    */
   append(entries: AuditEntry[]): AuditLine[] {
     if (entries.length === 0) return [];
+    let out: (AuditLine & { text: string })[] = [];
+    this.write((tail) => {
+      let last = tail ? parseTail(tail) : this.lastOfRotated();
+      out = entries.map((e) => {
+        const line = formatLine(last.seq + 1, last.hash, e);
+        last = { seq: line.seq, hash: line.hash };
+        return line;
+      });
+      return out.map((l) => l.text);
+    });
+    return out.map(({ text: _t, ...l }) => l);
+  }
+
+  /**
+   * Append lines as they are (already chained by the store). Lines equal to the file's last
+   * line or before it in `texts` are skipped: a repeat after a crash before the store's commit.
+   */
+  appendLines(texts: string[]): void {
+    if (texts.length === 0) return;
+    this.write((tail) => {
+      const k = tail === null ? -1 : texts.lastIndexOf(tail);
+      return texts.slice(k + 1);
+    });
+  }
+
+  /** Under the file lock: cut a crash's partial tail, then write what `linesAfter` gives for the last line. */
+  private write(linesAfter: (tail: string | null) => string[]): void {
     ensurePrivateDir(this.dir);
-    return withFileLock(join(this.dir, 'audit.lock'), () => {
+    withFileLock(join(this.dir, 'audit.lock'), () => {
       const fd = openSync(this.current, 'a+', 0o600);
+      let closed = false;
       try {
         let size = fstatSync(fd).size;
         let tail = lastLine(fd, size);
@@ -106,20 +153,13 @@ export class AuditLog {
           size = tail.end;
           tail = lastLine(fd, size);
         }
-        let last = tail.text ? parseTail(tail.text) : this.lastOfRotated();
-        const out: AuditLine[] = [];
-        let text = '';
-        for (const e of entries) {
-          const body = JSON.stringify({ seq: last.seq + 1, ...e, prev: last.hash });
-          const hash = sha256(body);
-          text += `${body.slice(0, -1)},"hash":"${hash}"}\n`;
-          const line = { ...e, seq: last.seq + 1, prev: last.hash, hash };
-          out.push(line);
-          last = { seq: line.seq, hash };
-        }
+        const lines = linesAfter(tail.text);
+        if (lines.length === 0) return;
+        const text = lines.map((l) => `${l}\n`).join('');
         let target = fd;
         if (size > 0 && size + Buffer.byteLength(text) > this.maxBytes) {
           closeSync(fd);
+          closed = true;
           renameSync(this.current, join(this.dir, `audit.log.${this.nextRotation()}`));
           target = openSync(this.current, 'a', 0o600);
         }
@@ -129,15 +169,21 @@ export class AuditLog {
         } finally {
           if (target !== fd) closeSync(target);
         }
-        return out;
       } finally {
-        try {
-          closeSync(fd);
-        } catch {
-          // closed above when rotating
-        }
+        if (!closed) closeSync(fd);
       }
     });
+  }
+
+  /** How many whole lines the log holds now and the hash of the last (for anchoring it in the store). */
+  state(): { lines: number; lastHash: string } {
+    let lines = 0;
+    let lastHash = GENESIS;
+    for (const l of this.lines()) {
+      lines++;
+      lastHash = HASH_TAIL.exec(l.text)?.[1] ?? sha256(l.text);
+    }
+    return { lines, lastHash };
   }
 
   /** Every line of every file, oldest first. */

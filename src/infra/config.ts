@@ -9,6 +9,10 @@ export interface Config {
   cacheTtlSeconds?: number;
   /** Cache entry lifetime for SQLite stores; 0 means until a write invalidates it. */
   sqliteCacheTtlSeconds?: number;
+  /** PostgreSQL: how long company cache entries are trusted while this host's worker listens for changes. */
+  workerCacheSeconds?: number;
+  /** `companyctl worker` settings (lease, heartbeat, polling); checked by services/worker/settings.ts. */
+  worker?: Record<string, unknown>;
   /** How long a verified, live session is trusted from the file cache (revocation delay on other hosts). */
   sessionCacheSeconds?: number;
   /** The company-data API for `companyctl enrich`; checked in full by services/enrich-config.ts when used. */
@@ -21,6 +25,8 @@ export interface Config {
   alerts?: Record<string, unknown>;
   /** Where the Prometheus text file goes (default <state>/companyctl.prom). */
   metricsFile?: string;
+  /** RabbitMQ (publish events, consume inbound changes); checked by services/broker-config.ts. */
+  broker?: Record<string, unknown>;
 }
 
 const KNOWN: Record<keyof Config, 'string' | 'number' | 'object'> = {
@@ -28,11 +34,14 @@ const KNOWN: Record<keyof Config, 'string' | 'number' | 'object'> = {
   cacheTtlSeconds: 'number',
   sqliteCacheTtlSeconds: 'number',
   sessionCacheSeconds: 'number',
+  workerCacheSeconds: 'number',
+  worker: 'object',
   enrich: 'object',
   events: 'object',
   audit: 'object',
   alerts: 'object',
   metricsFile: 'string',
+  broker: 'object',
 };
 
 export function loadConfig(file: string): Config {

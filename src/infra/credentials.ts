@@ -126,8 +126,15 @@ export type TokenSource = 'environment' | 'keychain' | 'file';
  * (there is simply no token); a keychain that hangs is an error, never a wait.
  */
 export async function findToken(env: Record<string, string | undefined>, slot: CredentialSlot): Promise<{ token: string; source: TokenSource } | undefined> {
-  const fromEnv = env.COMPANYCTL_TOKEN?.trim();
-  if (fromEnv) return { token: fromEnv, source: 'environment' };
+  if (env.COMPANYCTL_TOKEN !== undefined) {
+    const fromEnv = env.COMPANYCTL_TOKEN.trim();
+    if (fromEnv) return { token: fromEnv, source: 'environment' };
+    // `COMPANYCTL_TOKEN=$(cat missing.token)` must not fall back to whoever logged in here.
+    throw new CompanyctlError('COMPANYCTL_AUTH_INVALID', 'COMPANYCTL_TOKEN is set but empty', {
+      hint: 'set it to an API token ("companyctl token create"), or unset it to use your login',
+      field: 'COMPANYCTL_TOKEN',
+    });
+  }
   const fromFile = tokenFile.get(slot);
   if (fromFile) return { token: fromFile, source: 'file' };
   try {

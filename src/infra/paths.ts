@@ -1,7 +1,7 @@
 // Where companyctl keeps its files (XDG base directories, or everything under COMPANYCTL_HOME).
 import { chmodSync, mkdirSync } from 'node:fs';
 import { homedir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 
 export interface Paths {
   dataDir: string;
@@ -44,8 +44,17 @@ export function pathSources(env: Env): Record<'dataDir' | 'configDir' | 'cacheDi
   };
 }
 
-/** Create a folder (and parents) readable by the owner only. */
+/**
+ * Create a folder (and parents) readable by the owner only. Folders that already exist keep
+ * their mode: `--rejects /tmp/x.csv` or COMPANYCTL_STATE_DIR=/tmp must never chmod /tmp.
+ */
 export function ensurePrivateDir(dir: string): void {
-  mkdirSync(dir, { recursive: true, mode: 0o700 });
-  chmodSync(dir, 0o700);
+  const first = mkdirSync(dir, { recursive: true, mode: 0o700 });
+  if (first === undefined) return;
+  // Only the folders made just now (first .. dir), whatever the umask took off.
+  const made = resolve(dir);
+  for (let d = made; ; d = dirname(d)) {
+    chmodSync(d, 0o700);
+    if (d === resolve(first) || dirname(d) === d) break;
+  }
 }

@@ -19,3 +19,27 @@ export async function withCancellation<T>(ctx: Context, stopping: string, fn: (s
     process.off('SIGTERM', onSignal);
   }
 }
+
+/**
+ * For a long-running service (`companyctl worker`): the first SIGTERM/SIGINT aborts `stop` (finish
+ * what is in flight), `graceMs` later `deadline` aborts (give up on it); a second signal quits at once.
+ */
+export async function withGracefulStop<T>(ctx: Context, graceMs: number, fn: (stop: AbortSignal, deadline: AbortSignal) => Promise<T>): Promise<T> {
+  const stop = new AbortController();
+  const deadline = new AbortController();
+  let timer: NodeJS.Timeout | undefined;
+  const onSignal = () => {
+    if (stop.signal.aborted) process.exit(ExitCode.cancelled);
+    stop.abort();
+    timer = setTimeout(() => deadline.abort(), graceMs);
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  try {
+    return await fn(stop.signal, deadline.signal);
+  } finally {
+    if (timer) clearTimeout(timer);
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+}

@@ -4,6 +4,7 @@ import type { Command } from 'commander';
 import type { Context } from '../context.js';
 import type { CompanyInput } from '../domain/company.js';
 import { CompanyctlError } from '../errors.js';
+import { joinListCell } from '../domain/list-cell.js';
 import { missingAnswer } from './prompter.js';
 
 /** flag name -> field; every settable field has one. */
@@ -13,7 +14,7 @@ const FLAGS: [flag: string, field: keyof CompanyInput, description: string][] = 
   ['--domain <domain>', 'domain', 'web domain; normalised (https://www.Example.com -> example.com)'],
   ['--website <url>', 'website', 'website URL'],
   ['--registration-number <number>', 'registrationNumber', 'company registration number (with --registration-country)'],
-  ['--registration-country <code>', 'registrationCountry', 'ISO 3166-1 alpha-2 code, or a subdivision such as US-DE'],
+  ['--registration-country <code>', 'registrationCountry', 'country: ISO code (GB, GBR) or English name, or a subdivision such as US-DE'],
   ['--lei <lei>', 'lei', 'Legal Entity Identifier (ISO 17442; check digits verified)'],
   ['--industry <industry>', 'industry', 'industry'],
   ['--employees <n>', 'employees', 'number of employees'],
@@ -24,7 +25,7 @@ const FLAGS: [flag: string, field: keyof CompanyInput, description: string][] = 
   ['--city <city>', 'city', 'city'],
   ['--region <region>', 'region', 'region or state'],
   ['--postcode <postcode>', 'postcode', 'postcode'],
-  ['--country <code>', 'country', 'ISO 3166-1 alpha-2 country of the address'],
+  ['--country <country>', 'country', 'country of the address: ISO code (DE, DEU) or English name; stored as alpha-2'],
   ['--status <status>', 'status', 'active, dormant or dissolved'],
   ['--incorporation-date <date>', 'incorporationDate', 'YYYY-MM-DD'],
 ];
@@ -55,7 +56,7 @@ export async function readCompanyFields(ctx: Context, opts: Record<string, unkno
     if (v !== undefined) raw[field] = v;
   }
   if (opts.tag !== undefined) raw.tags = opts.tag;
-  if (opts.externalId !== undefined) raw.externalIds = (opts.externalId as string[]).join(';');
+  if (opts.externalId !== undefined) raw.externalIds = joinListCell(opts.externalId as string[]); // one flag, one id, even with , or ;
   return raw;
 }
 
@@ -97,7 +98,7 @@ export async function promptMissingRequired(ctx: Context, raw: Record<string, un
     if (domain.trim() !== '') raw.domain = domain;
   }
   if (missing(raw.country)) {
-    const country = await ctx.prompter.input('Country, ISO 3166-1 alpha-2 (optional, Enter to skip)');
+    const country = await ctx.prompter.input('Country, ISO code or English name (optional, Enter to skip)');
     if (country.trim() !== '') raw.country = country;
   }
 }

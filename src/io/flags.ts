@@ -1,6 +1,7 @@
 // Flag value parsers, one per concept (whole numbers, durations, times): each refuses a value
 // out of range as a usage error (exit 2) that names the flag, never an internal error later.
 import { CompanyctlError } from '../errors.js';
+import { parseInstant } from '../domain/dates.js';
 
 export function usageError(flag: string, message: string, hint?: string): CompanyctlError {
   return new CompanyctlError('COMPANYCTL_USAGE', `${flag}: ${message}`, { field: flag, hint });
@@ -10,6 +11,11 @@ export function parseVersionFlag(value: string | undefined, flag = '--if-version
   if (value === undefined) return undefined;
   if (!/^\d+$/.test(value) || Number(value) < 1) throw usageError(flag, `${JSON.stringify(value)} is not a version number`);
   return Number(value);
+}
+
+/** A whole number >= 1 from a flag, or undefined when the flag was not given. */
+export function parsePositiveInt(value: string | undefined, flag: string): number | undefined {
+  return value === undefined ? undefined : parseWholeNumber(flag, value);
 }
 
 /** A whole number in [min, max] (default: 1 up to Number.MAX_SAFE_INTEGER). */
@@ -66,17 +72,10 @@ export function formatDuration(ms: number): string {
 export function parseTime(flag: string, value: string, now: Date): Date {
   const v = value.trim();
   if (/^\d+(?:\.\d+)?[a-z]+$/.test(v)) return new Date(now.getTime() - parseDuration(flag, v, { example: '90m, 36h, 7d, 2w' }));
-  const day = /^(\d{4})-(\d{2})-(\d{2})(?:$|[T ])/.exec(v);
-  const t = !day || !isCalendarDate(+day[1]!, +day[2]!, +day[3]!) ? NaN : v.length === 10 ? Date.parse(`${v}T00:00:00Z`) : Date.parse(v);
+  const t = parseInstant(v) ?? NaN;
   const d = new Date(t);
   if (Number.isNaN(t) || d.getUTCFullYear() < 1000 || d.getUTCFullYear() > 9999) {
     throw usageError(flag, `${JSON.stringify(value)} is not a date, time or age (2026-01-31, 2026-01-31T08:00:00Z, 7d, 36h)`);
   }
   return d;
-}
-
-/** True for a real day of the calendar (Date.parse takes 2026-02-30 as 2 March). */
-export function isCalendarDate(year: number, month: number, day: number): boolean {
-  const d = new Date(Date.UTC(year, month - 1, day));
-  return d.getUTCFullYear() === year && d.getUTCMonth() === month - 1 && d.getUTCDate() === day;
 }

@@ -1,10 +1,8 @@
 // Flags, dependencies, cancellation and the summary of the import commands.
 import type { Context } from '../context.js';
 import { CompanyctlError, ExitCode } from '../errors.js';
-import { explicitMappings } from '../services/import-mapping.js';
-import { IMPORT_KEYS, type ImportKey } from '../services/import-pipeline.js';
-import type { InputFormat } from '../services/import-input.js';
-import type { ImportDeps, ImportOptions, ImportSummary, MaxErrors } from '../services/import.js';
+import { explicitMappings } from '../services/import/mapping.js';
+import { IMPORT_KEYS, type ImportDeps, type ImportKey, type ImportOptions, type ImportSummary, type InputFormat, type MaxErrors } from '../services/import/index.js';
 import { outputFormat, plainLine, writeJson, writeTable } from './output.js';
 import { withCancellation } from './cancellation.js';
 
@@ -33,7 +31,7 @@ export function parseMaxErrors(value: string | undefined): MaxErrors | undefined
 
 export function parseImportFlags(
   file: string,
-  opts: { format?: string; encoding?: string; map?: string[]; mapping?: string; key: string; maxErrors?: string; dryRun?: boolean; rejects?: string; chunkSize: string },
+  opts: { format?: string; encoding?: string; map?: string[]; mapping?: string; key: string; maxErrors?: string; dryRun?: boolean; rejects?: string; force?: boolean; chunkSize: string },
 ): ImportOptions {
   if (!/^\d+$/.test(opts.chunkSize) || Number(opts.chunkSize) < 1 || Number(opts.chunkSize) > 1_000_000) {
     throw usage('--chunk-size', `${JSON.stringify(opts.chunkSize)} is not a whole number from 1 to 1000000`);
@@ -48,6 +46,7 @@ export function parseImportFlags(
     maxErrors: parseMaxErrors(opts.maxErrors),
     dryRun: !!opts.dryRun,
     rejectsFile: opts.rejects,
+    force: !!opts.force,
   };
 }
 

@@ -1,4 +1,5 @@
 // `company list` flags -> validated list options (shared with `export` later).
+import { parseInstant } from '../domain/dates.js';
 import { normaliseCountry } from '../domain/normalise.js';
 import { COMPANY_STATUSES, SORT_FIELDS, type SortField } from '../domain/company.js';
 import { CompanyctlError } from '../errors.js';

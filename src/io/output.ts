@@ -4,6 +4,7 @@ import type { Context } from '../context.js';
 import { ALL_FIELDS, isCompanyField, type Company, type CompanyField } from '../domain/company.js';
 import { CompanyctlError } from '../errors.js';
 import { colours, terminalWidth } from './colour.js';
+import { escapeControl } from './escape.js';
 
 export type Format = 'json' | 'ndjson' | 'table' | 'plain';
 
@@ -41,17 +42,15 @@ export function writeNdjson(ctx: Context, value: unknown): void {
   ctx.io.stdout.write(`${JSON.stringify(value)}\n`);
 }
 
-/** Control characters (C0, DEL, C1) as \uXXXX: data must never drive the terminal. */
-export function escapeControl(s: string): string {
-  return s.replace(/[\u0000-\u001f\u007f-\u009f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
-}
+/** escape.ts's escapeControl for one cell: newlines and tabs too, so a cell stays one cell. */
+const escapeCell = (s: string) => escapeControl(s, { oneLine: true }).replace(/\t/g, '\\u0009');
 
 /** One value as text: arrays joined with ';', external ids as source:id, everything escaped. */
 export function cell(v: unknown): string {
   if (v === null || v === undefined) return '';
   if (Array.isArray(v)) return v.map((x) => (typeof x === 'object' && x ? `${cell(x.source)}:${cell(x.id)}` : cell(x))).join(';');
-  if (typeof v === 'object') return escapeControl(JSON.stringify(v));
-  return escapeControl(String(v));
+  if (typeof v === 'object') return escapeCell(JSON.stringify(v));
+  return escapeCell(String(v));
 }
 
 /** Stable, tab-separated; control characters (tabs and newlines too) escaped. Numbers stay raw. */

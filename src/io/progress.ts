@@ -1,7 +1,8 @@
 // Import progress on stderr: a cli-progress bar (rows, rows/s, rejects, ETA) when stderr is a
 // terminal; nothing but notices in cron and CI. stdout never sees any of it.
 import type { Context } from '../context.js';
-import type { ImportProgress } from '../services/import.js';
+import type { ImportProgress } from '../services/import/index.js';
+import { escapeControl } from './escape.js';
 
 export async function importProgress(ctx: Context): Promise<ImportProgress> {
   const notice = (m: string) => ctx.notice(m);
@@ -48,7 +49,7 @@ export async function importProgress(ctx: Context): Promise<ImportProgress> {
     },
     notice(m) {
       // Above the bar, so the bar stays the last line.
-      if (bar && !ctx.globals.quiet) ctx.io.stderr.write(`\r\x1b[K${m}\n`);
+      if (bar && !ctx.globals.quiet) ctx.io.stderr.write(`\r\x1b[K${escapeControl(m)}\n`);
       else notice(m);
     },
     stop() {

@@ -8,10 +8,29 @@ const NOT_SECRET = new Set(['--password-stdin', '--insecure-storage', '--token-n
 /** Remove secrets from free text (messages, single arguments). */
 export function redactText(text: string): string {
   return text
-    .replace(/\b([a-z][a-z0-9+.-]*:\/\/)([^:/?#@\s]*):([^@/\s]*)@/gi, '$1$2:***@')
+    .replace(/\b[a-z][a-z0-9+.-]*:\/\/\S+/gi, redactUrlPassword)
     .replace(/\beyJ[\w-]{5,}\.[\w-]{5,}\.[\w-]+/g, '***')
     .replace(/\b(bearer\s+)[\w.~+/=-]{8,}/gi, '$1***')
     .replace(/([?&](?:password|passwd|pwd|token|secret|api_?key|access_token|sslpassword)=)[^&\s]*/gi, '$1***');
+}
+
+/**
+ * A URL's password becomes ***, whatever it holds (@ : / %). The URL parser decides where the
+ * user info ends; text it cannot parse (a raw / in the password) is cut at its last @ instead.
+ */
+function redactUrlPassword(candidate: string): string {
+  try {
+    const url = new URL(candidate);
+    if (url.password === '') return candidate;
+    url.password = '***';
+    return url.href;
+  } catch {
+    const start = candidate.indexOf('://') + 3;
+    const at = candidate.lastIndexOf('@');
+    const colon = candidate.indexOf(':', start);
+    if (at < start || colon < 0 || colon > at) return candidate;
+    return `${candidate.slice(0, colon + 1)}***${candidate.slice(at)}`;
+  }
 }
 
 /** The command line as typed, secrets removed: `companyctl company update 42 --employees 7`. */

@@ -6,6 +6,7 @@ import { atLeast, isRole, weaker, type Role } from '../domain/roles.js';
 import { CompanyctlError } from '../errors.js';
 import type { FileCache } from '../infra/cache.js';
 import type { SqlReader, Store, StoreTx } from '../infra/db/store.js';
+import { insertSecurityEvent } from './security-events.js';
 
 export interface AuthDeps {
   store: () => Promise<Store>;
@@ -13,6 +14,8 @@ export interface AuthDeps {
   now: () => Date;
   /** Seconds a live session may be trusted from the file cache without asking the store. */
   sessionCacheSeconds: number;
+  /** Who acts, for the audit trail (the logged-in user, or system:<os user>). */
+  actor?: string;
 }
 
 export interface Identity {
@@ -108,6 +111,7 @@ export async function addUser(deps: AuthDeps, username: string, password: string
     if (clash.length > 0) throw new CompanyctlError('COMPANYCTL_USER_EXISTS', `user ${name} already exists`, { field: 'username' });
     const now = deps.now().toISOString();
     const id = Number(await tx.em.insert(AppUserEntity, { username: name, passwordHash, role, disabledAt: null, createdAt: now, updatedAt: now }));
+    await audited(tx, deps, 'user.added', `user:${name}`, { username: name, role });
     return { id, username: name, role, disabledAt: null, createdAt: now };
   });
 }
@@ -156,7 +160,9 @@ export async function setUserDisabled(deps: AuthDeps, username: string, disabled
     if (disabled && user.role === 'admin' && !user.disabledAt) await assertAnotherAdmin(tx, user.id);
     const now = deps.now().toISOString();
     await exec(tx, `update app_user set disabled_at = ${disabled ? castTs(tx) : 'null'}, updated_at = ${castTs(tx)} where id = ?`, disabled ? [now, now, user.id] : [now, user.id]);
-    return disabled ? revokeAllSessions(deps, tx, user.id, now) : [];
+    const ids = disabled ? await revokeAllSessions(deps, tx, user.id, now) : [];
+    await audited(tx, deps, disabled ? 'user.disabled' : 'user.enabled', `user:${name}`, { username: name, ...(disabled ? { revokedSessions: ids.length } : {}) });
+    return ids;
   });
   forgetSessions(deps, revoked);
   return { revokedSessions: revoked.length };
@@ -170,6 +176,7 @@ export async function setUserRole(deps: AuthDeps, username: string, role: Role):
     if (!user) throw noSuchUser(name);
     if (user.role === 'admin' && role !== 'admin') await assertAnotherAdmin(tx, user.id);
     await exec(tx, `update app_user set role = ?, updated_at = ${castTs(tx)} where id = ?`, [role, deps.now().toISOString(), user.id]);
+    await audited(tx, deps, 'user.role_changed', `user:${name}`, { username: name, from: user.role, to: role });
     return (await tx.read.all<{ id: string }>('select id from auth_session where user_id = ? and revoked_at is null', [user.id])).map((r) => r.id);
   });
   // Cached session state carries the role: drop it so the new role applies at once here.
@@ -194,7 +201,9 @@ export async function setUserPassword(deps: AuthDeps, username: string, password
     if (!user) throw noSuchUser(name);
     const now = deps.now().toISOString();
     await exec(tx, `update app_user set password_hash = ?, updated_at = ${castTs(tx)} where id = ?`, [passwordHash, now, user.id]);
-    return revokeAllSessions(deps, tx, user.id, now);
+    const ids = await revokeAllSessions(deps, tx, user.id, now);
+    await audited(tx, deps, 'user.password_changed', `user:${name}`, { username: name, revokedSessions: ids.length });
+    return ids;
   });
   forgetSessions(deps, revoked);
   return { revokedSessions: revoked.length };
@@ -276,12 +285,16 @@ export async function login(
   const locked = await countAttempt(store, name, now);
   const user = locked ? undefined : await findUser(store.read, name);
   const ok = !locked && (await verifyPassword(user?.passwordHash ?? DUMMY_HASH, password)) && !!user && !user.disabledAt;
-  if (!ok) throw GENERIC_FAILURE();
+  if (!ok) {
+    await loginFailed(deps, store, name, locked ? 'locked' : !user ? 'unknown_user' : user.disabledAt ? 'disabled' : 'wrong_password');
+    throw GENERIC_FAILURE();
+  }
   const newHash = needsRehash(user!.passwordHash) ? await hashPassword(password) : undefined;
   return store.transaction(async (tx) => {
     await exec(tx, 'delete from login_throttle where username = ?', [name]);
     if (newHash) await exec(tx, 'update app_user set password_hash = ? where id = ?', [newHash, user!.id]);
     const s = await openSession(tx, user!, { kind: 'login', name: null, role: user!.role, now, expiresMs: opts.expiresMs });
+    await audited(tx, { ...deps, actor: name }, 'auth.login', `user:${name}`, { username: name, role: user!.role, expiresAt: s.expiresAt });
     return { ...s, username: name, role: user!.role };
   });
 }
@@ -293,6 +306,7 @@ export async function confirmPassword(deps: AuthDeps, username: string, password
   const locked = await countAttempt(store, name, deps.now());
   const user = locked ? undefined : await findUser(store.read, name);
   if (locked || !user || !(await verifyPassword(user.passwordHash, password))) {
+    await loginFailed(deps, store, name, locked ? 'locked' : 'wrong_current_password');
     throw new CompanyctlError('COMPANYCTL_AUTH_FAILED', 'the current password is wrong', { hint: GENERIC_FAILURE().hint });
   }
   await store.transaction((tx) => exec(tx, 'delete from login_throttle where username = ?', [name]));
@@ -304,6 +318,9 @@ async function countAttempt(store: Store, name: string, now: Date): Promise<bool
   const windowOpenSince = new Date(now.getTime() - LOCKOUT.windowMs).toISOString();
   return store.transaction(async (tx) => {
     const ts = castTs(tx);
+    // Rows past their window and lock hold nothing a new attempt would not reset: drop them, so
+    // every name ever typed does not stay for good.
+    await exec(tx, `delete from login_throttle where window_started_at <= ${ts} and (locked_until is null or locked_until <= ${ts})`, [windowOpenSince, nowIso]);
     const rows = await tx.read.all<Record<string, unknown>>(
       `insert into login_throttle (username, failures, window_started_at, locked_until) values (?, 1, ${ts}, null)
        on conflict (username) do update set
@@ -352,6 +369,7 @@ export async function createApiToken(
       throw new CompanyctlError('COMPANYCTL_USAGE', `a live token named ${name} exists`, { field: '--name', hint: `revoke it first: "companyctl token revoke ${name}"` });
     }
     const s = await openSession(tx, { id: creator.userId }, { kind: 'token', name, role: opts.role, now: deps.now(), expiresMs: opts.expiresMs });
+    await audited(tx, deps, 'token.created', `token:${name}`, { name, role: opts.role, expiresAt: s.expiresAt });
     return { ...s, name, role: opts.role };
   });
 }
@@ -397,20 +415,44 @@ export async function revokeToken(deps: AuthDeps, nameOrId: string): Promise<Tok
   const candidates = (await listTokens(deps, { all: true })).filter((t) => t.state !== 'revoked' && (t.name === nameOrId || t.id === nameOrId));
   const t = candidates[0];
   if (!t) throw new CompanyctlError('COMPANYCTL_NOT_FOUND', `no live or expired token ${nameOrId}`, { hint: 'list tokens with "companyctl token list --all"' });
-  await revokeSession(deps, store, t.id);
+  await revokeSession(deps, store, t.id, (tx) => audited(tx, deps, 'token.revoked', `token:${t.name}`, { name: t.name, role: t.role, createdBy: t.createdBy }));
   return { ...t, state: 'revoked', revokedAt: deps.now().toISOString() };
 }
 
-async function revokeSession(deps: AuthDeps, store: Store, sessionId: string): Promise<void> {
+async function revokeSession(deps: AuthDeps, store: Store, sessionId: string, audit: (tx: StoreTx) => Promise<void>): Promise<void> {
   await store.transaction(async (tx) => {
     await exec(tx, `update auth_session set revoked_at = ${castTs(tx)} where id = ? and revoked_at is null`, [deps.now().toISOString(), sessionId]);
+    await audit(tx);
   });
   forgetSessions(deps, [sessionId]);
 }
 
 /** End the session behind this identity (the caller then removes the local copy). */
-export async function logout(deps: AuthDeps, identity: Pick<Identity, 'sessionId'>): Promise<void> {
-  await revokeSession(deps, await deps.store(), identity.sessionId);
+export async function logout(deps: AuthDeps, identity: Pick<Identity, 'sessionId' | 'username'>): Promise<void> {
+  await revokeSession(deps, await deps.store(), identity.sessionId, (tx) =>
+    audited(tx, { ...deps, actor: identity.username }, 'auth.logout', `user:${identity.username}`, { username: identity.username }),
+  );
+}
+
+// ---- audit ----
+
+function audited(tx: StoreTx, deps: AuthDeps, type: string, target: string, data: Record<string, unknown>): Promise<void> {
+  return insertSecurityEvent(tx, { type, actor: deps.actor ?? 'system', target, data, now: deps.now() });
+}
+
+/** A refused login: the name as typed (never the password), why, and a lockout if this attempt caused one. */
+async function loginFailed(deps: AuthDeps, store: Store, typed: string, reason: string): Promise<void> {
+  const { throttleOf } = await import('../infra/db/audit-store.js');
+  const t = await throttleOf(store.read, typed);
+  const now = deps.now();
+  const target = `user:${typed}`;
+  await store.transaction(async (tx) => {
+    await insertSecurityEvent(tx, { type: 'auth.login_failed', actor: deps.actor ?? 'system', target, data: { username: typed, reason }, now });
+    // The attempt past the limit is the one that locked the name.
+    if (t?.lockedUntil && t.lockedUntil > now.toISOString() && t.failures === LOCKOUT.failures + 1) {
+      await insertSecurityEvent(tx, { type: 'auth.lockout', actor: deps.actor ?? 'system', target, data: { username: typed, failures: t.failures, lockedUntil: t.lockedUntil }, now });
+    }
+  });
 }
 
 function forgetSessions(deps: AuthDeps, sessionIds: string[]): void {
@@ -492,6 +534,7 @@ function invalidToken(reason: string): CompanyctlError {
 async function liveSession(deps: AuthDeps, sid: string, sub: number, storeId: string): Promise<CachedSession> {
   const cached = deps.cache?.get<CachedSession>(sessionCacheKey(sid));
   if (cached && cached.userId === sub && cached.storeId === storeId && cached.expiresAt > deps.now().toISOString()) return cached;
+  const generation = deps.cache?.generation() ?? '';
   const store = await deps.store();
   const r = (
     await store.read.all<Record<string, unknown>>(
@@ -513,7 +556,7 @@ async function liveSession(deps: AuthDeps, sid: string, sub: number, storeId: st
     tokenName: r.name == null ? null : String(r.name),
     expiresAt,
   };
-  if (deps.sessionCacheSeconds > 0) deps.cache?.set(sessionCacheKey(sid), session, deps.sessionCacheSeconds);
+  if (deps.sessionCacheSeconds > 0) deps.cache?.fill([[sessionCacheKey(sid), session]], deps.sessionCacheSeconds, generation);
   return session;
 }
 

@@ -3,9 +3,10 @@
 // Services take their dependencies and return data; they never print.
 import { describeKey, keysOf, type Company, type CompanyInput, type NaturalKey, SORT_FIELDS, type SortField } from '../domain/company.js';
 import { CompanyctlError } from '../errors.js';
-import type { FileCache } from '../infra/cache.js';
+import type { CacheTrust, FileCache } from '../infra/cache.js';
 import type { Store, StoreTx } from '../infra/db/store.js';
 import * as repo from '../infra/db/company-read.js';
+import type { CompanyWriter } from '../infra/db/company-write-prepared.js';
 
 // Writes load MikroORM; reads must not (start-up time), hence the lazy import.
 const writer = () => import('../infra/db/company-write.js');
@@ -18,6 +19,8 @@ export interface CompanyDeps {
   actor: string;
   /** Told after each commit (and its cache invalidation): the event it raised. */
   committed?: (eventId: number) => void;
+  /** How far cache hits are believed (PostgreSQL: longer while this host's worker listens); undefined: until they expire. */
+  cacheTrust?: () => CacheTrust | undefined;
 }
 
 export interface WriteResult {
@@ -52,14 +55,26 @@ export function companyCacheKeys(...companies: (Company | undefined)[]): string[
   return [...keys];
 }
 
-function fillCache(deps: CompanyDeps, c: Company): void {
-  if (deps.cache) fillCompanyCache(deps.cache, deps.cacheTtlSeconds, c);
+/**
+ * Cache a company read from the store. `generation` is the cache's generation taken before that
+ * read: a fill older than the last invalidation is discarded, so a stale row never outlives it.
+ */
+export function fillCompanyCache(cache: FileCache, ttlSeconds: number, c: Company, generation: string): void {
+  if (c.deletedAt) return;
+  const entries: [string, unknown][] = [[idKey(c.id), c]];
+  for (const k of keysOf(c)) entries.push([aliasKey(k), { id: c.id }]);
+  cache.fill(entries, ttlSeconds, generation);
 }
 
-export function fillCompanyCache(cache: FileCache, ttlSeconds: number, c: Company): void {
-  if (c.deletedAt) return;
-  cache.set(idKey(c.id), c, ttlSeconds);
-  for (const k of keysOf(c)) cache.set(aliasKey(k), { id: c.id }, ttlSeconds);
+/**
+ * A worker heard that company `id` changed: invalidate this host's entries (a new generation,
+ * so a read that began before the change is not cached) and cache what the store holds now.
+ */
+export function refreshCompanyCache(cache: FileCache, ttlSeconds: number, id: number, current: Company | undefined): void {
+  cache.delete([idKey(id), ...(current ? companyCacheKeys(current) : [])]);
+  if (!current || current.deletedAt) return;
+  cache.set(idKey(id), current, ttlSeconds);
+  for (const k of keysOf(current)) cache.set(aliasKey(k), { id }, ttlSeconds);
 }
 
 // ---- reads ----
@@ -73,14 +88,16 @@ function notFound(key: NaturalKey): CompanyctlError {
 /** Get a live company; a cache hit never opens the store. */
 export async function getCompany(deps: CompanyDeps, key: NaturalKey, opts: { fresh?: boolean } = {}): Promise<{ company: Company; cached: boolean }> {
   if (deps.cache && !opts.fresh) {
-    const id = key.kind === 'id' ? key.id : deps.cache.get<{ id: number }>(aliasKey(key))?.id;
-    const hit = id === undefined ? undefined : deps.cache.get<Company>(idKey(id));
+    const trust = deps.cacheTrust?.();
+    const id = key.kind === 'id' ? key.id : deps.cache.get<{ id: number }>(aliasKey(key), trust)?.id;
+    const hit = id === undefined ? undefined : deps.cache.get<Company>(idKey(id), trust);
     if (hit && matchesKey(hit, key)) {
       deps.cache.record('hit');
       return { company: hit, cached: true };
     }
     deps.cache.record('miss');
   }
+  const generation = deps.cache?.generation();
   const store = await deps.store();
   const company = await repo.findCompany(store.read, key);
   if (!company) throw notFound(key);
@@ -90,7 +107,7 @@ export async function getCompany(deps: CompanyDeps, key: NaturalKey, opts: { fre
       data: { id: company.id, deletedAt: company.deletedAt },
     });
   }
-  fillCache(deps, company);
+  if (deps.cache && generation !== undefined) fillCompanyCache(deps.cache, deps.cacheTtlSeconds, company, generation);
   return { company, cached: false };
 }
 
@@ -202,7 +219,7 @@ function duplicateFromDriver(e: unknown): unknown {
   return e;
 }
 
-interface Written {
+export interface Written {
   company: Company;
   before?: Company;
   /** The state after the write for the event; null when the row is gone (hard delete). */
@@ -210,7 +227,7 @@ interface Written {
   eventType: string;
 }
 
-type Writer = typeof import('../infra/db/company-write.js');
+export type Writer = CompanyWriter;
 
 /** What a write attempts, for the failure event when it rolls back. */
 interface Intent {
@@ -218,32 +235,50 @@ interface Intent {
   key?: NaturalKey;
 }
 
-async function write(deps: CompanyDeps, intent: Intent, fn: (tx: StoreTx, now: string, w: Writer) => Promise<Written>): Promise<WriteResult & { before?: Company }> {
+async function write(deps: CompanyDeps, intent: Intent, fn: WriteBody): Promise<WriteResult & { before?: Company }> {
   const store = await deps.store();
-  const w = await writer();
-  let result: (Written & { eventId: number }) | undefined;
+  let result: WriteResult & { before?: Company; company: Company } | undefined;
   try {
-    result = await store.transaction(async (tx) => {
-      const now = deps.now().toISOString();
-      const r = await fn(tx, now, w);
-      const eventId = await w.insertOutboxEvent(tx, {
-        type: r.eventType,
-        companyId: r.company.id,
-        actor: deps.actor,
-        payload: { before: r.before ?? null, after: r.after === undefined ? r.company : r.after },
-        createdAt: now,
-      });
-      return { ...r, eventId };
-    });
+    result = (await store.transaction((tx) => writeInTransaction(tx, deps, fn)))!;
   } catch (e) {
     const err = duplicateFromDriver(e);
-    await recordWriteFailure(deps, store, w, intent, err);
+    await recordWriteFailure(deps, store, await writer(), intent, err);
     throw err;
   }
-  // After commit: what we touched must not be served stale.
-  deps.cache?.delete(companyCacheKeys(result.company, result.before));
-  deps.committed?.(result.eventId);
+  afterCommit(deps, result);
   return { company: result.company, before: result.before, eventId: result.eventId };
+}
+
+type WriteBody = (tx: StoreTx, now: string, w: Writer) => Promise<Written>;
+
+/**
+ * One company write and its outbox event, inside the caller's transaction (batches share one).
+ * A body that returns undefined wrote nothing: no event.
+ */
+export async function writeInTransaction(
+  tx: StoreTx,
+  deps: Pick<CompanyDeps, 'now' | 'actor'>,
+  fn: (tx: StoreTx, now: string, w: Writer) => Promise<Written | undefined>,
+  using?: CompanyWriter,
+): Promise<(WriteResult & { before?: Company }) | undefined> {
+  const w = using ?? (await writer());
+  const now = deps.now().toISOString();
+  const r = await fn(tx, now, w);
+  if (!r) return undefined;
+  const eventId = await w.insertOutboxEvent(tx, {
+    type: r.eventType,
+    companyId: r.company.id,
+    actor: deps.actor,
+    payload: { before: r.before ?? null, after: r.after === undefined ? r.company : r.after },
+    createdAt: now,
+  });
+  return { company: r.company, before: r.before, eventId };
+}
+
+/** After commit: what the write touched must not be served stale. */
+export function afterCommit(deps: Pick<CompanyDeps, 'cache' | 'committed'>, r: WriteResult & { before?: Company }): void {
+  deps.cache?.delete(companyCacheKeys(r.company, r.before));
+  deps.committed?.(r.eventId);
 }
 
 /**
@@ -273,13 +308,15 @@ async function recordWriteFailure(deps: CompanyDeps, store: Store, w: Writer, in
 }
 
 export async function createCompany(deps: CompanyDeps, input: CompanyInput): Promise<WriteResult> {
-  return write(deps, { operation: 'company.created' }, async (tx, now, w) => {
-    await assertKeysFree(tx, input);
-    const id = await w.insertCompany(tx, input, now);
-    const company = await repo.findCompany(tx.read, { kind: 'id', id });
-    return { company: company!, eventType: 'company.created' };
-  });
+  return write(deps, { operation: 'company.created' }, (tx, now, w) => createBody(tx, now, w, input));
 }
+
+export const createBody = async (tx: StoreTx, now: string, w: Writer, input: CompanyInput): Promise<Written> => {
+  await assertKeysFree(tx, input);
+  const id = await w.insertCompany(tx, input, now);
+  const company = await repo.findCompany(tx.read, { kind: 'id', id });
+  return { company: company!, eventType: 'company.created' };
+};
 
 async function loadForWrite(tx: StoreTx, key: NaturalKey, ifVersion: number | undefined, opts: { deleted?: boolean } = {}): Promise<Company> {
   const current = await repo.findCompany(tx.read, key);
@@ -313,22 +350,37 @@ export async function updateCompany(
   try {
     const r = await write(deps, { operation: 'company.updated', key }, async (tx, now, w) => {
       const before = await loadForWrite(tx, key, opts.ifVersion);
-      const next = completeCompany(patch, before);
-      if (sameInput(before, next)) {
+      const written = await updateBody(tx, now, w, before, patch, completeCompany, opts.inTransaction);
+      if (!written) {
         unchanged = before;
         throw UNCHANGED;
       }
-      await assertKeysFree(tx, next, before.id);
-      await w.updateCompany(tx, before.id, before.version, next, now);
-      const company = await repo.findCompany(tx.read, { kind: 'id', id: before.id });
-      await opts.inTransaction?.(tx, company!, before);
-      return { company: company!, before, eventType: 'company.updated' };
+      return written;
     });
     return { ...r, changed: true };
   } catch (e) {
     if (e === UNCHANGED && unchanged) return { company: unchanged, eventId: 0, changed: false };
     throw e;
   }
+}
+
+/** Apply a validated patch to a loaded company; undefined when it changes nothing. */
+export async function updateBody(
+  tx: StoreTx,
+  now: string,
+  w: Writer,
+  before: Company,
+  patch: Partial<CompanyInput>,
+  complete: typeof import('../domain/validate.js').completeCompany,
+  inTransaction?: (tx: StoreTx, company: Company, before: Company) => Promise<void>,
+): Promise<Written | undefined> {
+  const next = complete(patch, before);
+  if (sameInput(before, next)) return undefined;
+  await assertKeysFree(tx, next, before.id);
+  await w.updateCompany(tx, before.id, before.version, next, now);
+  const company = await repo.findCompany(tx.read, { kind: 'id', id: before.id });
+  await inTransaction?.(tx, company!, before);
+  return { company: company!, before, eventType: 'company.updated' };
 }
 const UNCHANGED = Symbol('unchanged');
 
@@ -339,15 +391,19 @@ function sameInput(a: CompanyInput, b: CompanyInput): boolean {
 export async function deleteCompany(deps: CompanyDeps, key: NaturalKey, opts: { hard?: boolean; ifVersion?: number } = {}): Promise<WriteResult & { hard: boolean }> {
   const r = await write(deps, { operation: 'company.deleted', key }, async (tx, now, w) => {
     const before = await loadForWrite(tx, key, opts.ifVersion, { deleted: opts.hard });
-    if (opts.hard) {
-      await w.hardDeleteCompany(tx, before.id, before.version);
-      return { company: before, before, after: null, eventType: 'company.deleted' };
-    }
-    await w.setDeleted(tx, before.id, before.version, now, now);
-    const company = await repo.findCompany(tx.read, { kind: 'id', id: before.id });
-    return { company: company!, before, eventType: 'company.deleted' };
+    return deleteBody(tx, now, w, before, !!opts.hard);
   });
   return { ...r, hard: !!opts.hard };
+}
+
+export async function deleteBody(tx: StoreTx, now: string, w: Writer, before: Company, hard: boolean): Promise<Written> {
+  if (hard) {
+    await w.hardDeleteCompany(tx, before.id, before.version);
+    return { company: before, before, after: null, eventType: 'company.deleted' };
+  }
+  await w.setDeleted(tx, before.id, before.version, now, now);
+  const company = await repo.findCompany(tx.read, { kind: 'id', id: before.id });
+  return { company: company!, before, eventType: 'company.deleted' };
 }
 
 /** Restore a soft-deleted company named by id or by any key get takes (the deleted holder of that key). */

@@ -5,8 +5,7 @@
 // committed together with its checkpoint, so a killed run resumes without repeating finished
 // companies. Results go through the normal company write path (validation, outbox event,
 // cache invalidation); values someone set by hand are kept unless `overwrite`.
-import { createHash, randomUUID } from 'node:crypto';
-import { hostname } from 'node:os';
+import { createHash } from 'node:crypto';
 import PQueue from 'p-queue';
 import type { Company, CompanyInput } from '../domain/company.js';
 import { CompanyctlError, isCompanyctlError, ValidationError } from '../errors.js';
@@ -15,6 +14,7 @@ import type { StoreTx } from '../infra/db/store.js';
 import * as runs from '../infra/db/enrich-runs.js';
 import { findCompany } from '../infra/db/company-read.js';
 import { HttpFailure, requestWithRetry } from '../infra/http.js';
+import { lockOwnerProcess, newLockOwner } from '../infra/run-lock.js';
 import { listCompanies, updateCompany, type CompanyDeps, type ListOptions } from './company.js';
 import { requestPathFor, type EnrichConfig, type EnrichField } from './enrich-config.js';
 
@@ -103,24 +103,6 @@ interface CachedResponse {
   body: unknown;
 }
 
-/** This process, as a lock owner: host, pid and a nonce (several runs may share a pid in tests). */
-export function lockOwner(): string {
-  return `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
-}
-
-/** A lock owner on this host whose process is gone. */
-function isDeadOwner(owner: string | null): boolean {
-  if (!owner) return false;
-  const [host, pid] = owner.split(':');
-  if (host !== hostname() || !pid || Number(pid) === process.pid) return false;
-  try {
-    process.kill(Number(pid), 0);
-    return false;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'ESRCH';
-  }
-}
-
 export function selectionIdentity(selection: EnrichSelection, opts: EnrichOptions): string {
   const doc = { selection: selection.raw, overwrite: !!opts.overwrite, onlyMissing: !!opts.onlyMissing };
   return createHash('sha256').update(JSON.stringify(doc)).digest('hex');
@@ -130,7 +112,7 @@ export async function enrichCompanies(deps: EnrichDeps, selection: EnrichSelecti
   const store = await deps.company.store();
   const cfg = deps.config;
   const now = () => deps.company.now().toISOString();
-  const owner = lockOwner();
+  const owner = newLockOwner();
   const identity = selectionIdentity(selection, opts);
 
   // ---- find or create the run ----
@@ -145,7 +127,7 @@ export async function enrichCompanies(deps: EnrichDeps, selection: EnrichSelecti
   if (existing) {
     const run = existing;
     const staleBefore = new Date(deps.company.now().getTime() - (deps.staleLockSeconds ?? 60) * 1000).toISOString();
-    const claimed = await store.transaction((tx) => runs.claimRun(tx, run.id, owner, now(), staleBefore, isDeadOwner(run.lockOwner) ? run.lockOwner : null));
+    const claimed = await store.transaction((tx) => runs.claimRun(tx, run.id, owner, now(), staleBefore, lockOwnerProcess(run.lockOwner) === 'dead' ? run.lockOwner : null));
     if (!claimed) throw locked(run);
     runId = run.id;
     resumed = true;

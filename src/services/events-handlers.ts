@@ -7,19 +7,21 @@ import * as es from '../infra/db/events-store.js';
 import type { ClaimedDelivery } from '../infra/db/events-store.js';
 import { findCompany } from '../infra/db/company-read.js';
 import type { Store } from '../infra/db/store.js';
-import { auditEntriesFor } from './audit.js';
+import { appendToTrail, auditEntriesFor } from './audit.js';
 import { companyCacheKeys, fillCompanyCache } from './company.js';
 import type { EventHandler } from './dispatch.js';
 import { recordEvent, type MetricsState } from './metrics.js';
 
-/** Audit: one append (one lock, one fdatasync) per batch. A redelivered event already in the log is skipped. */
-export function auditHandler(log: AuditLog): EventHandler {
+/**
+ * Audit: one append per batch (one store transaction, one file lock and fdatasync). A
+ * redelivered event already in the trail is skipped.
+ */
+export function auditHandler(log: AuditLog, store: () => Promise<Store>, now: () => Date): EventHandler {
   return {
     name: 'audit',
     async handle(batch) {
-      const retried = batch.filter((d) => d.attempt > 1).map((d) => d.event.id);
-      const already = retried.length ? log.written(retried) : new Set<number>();
-      log.append(batch.filter((d) => !already.has(d.event.id)).flatMap((d) => auditEntriesFor(d.event)));
+      const redelivered = batch.filter((d) => d.attempt > 1).map((d) => d.event.id);
+      await appendToTrail(await store(), log, batch.flatMap((d) => auditEntriesFor(d.event)), { now: now().toISOString(), redelivered });
     },
   };
 }
@@ -92,8 +94,9 @@ export function cacheHandler(deps: CacheHandlerDeps): EventHandler {
       if (!deps.warm || ids.size === 0) return;
       const s = await deps.store();
       for (const id of ids) {
+        const generation = cache.generation();
         const c = await findCompany(s.read, { kind: 'id', id });
-        if (c && !c.deletedAt) fillCompanyCache(cache, deps.ttlSeconds, c);
+        if (c && !c.deletedAt) fillCompanyCache(cache, deps.ttlSeconds, c, generation);
       }
     },
   };

@@ -16,12 +16,19 @@ export interface EventsConfig {
   afterCommandLimit?: number;
   /** Re-cache written companies (cache rebuild) instead of only dropping their entries. */
   warmCache?: boolean;
+  /** While a worker is alive, a command that wrote leaves its events to it (default true). */
+  leaveToWorker?: boolean;
+  /** Delivered events older than this many days are removed by `events drain` (and a worker). */
+  retentionDays?: number;
 }
 
 export interface EventsSettings {
   dispatchAfterCommand: boolean;
+  leaveToWorker: boolean;
   afterCommandLimit: number;
   warmCache: boolean;
+  /** Days after which delivered events are pruned automatically; undefined: kept. */
+  retentionDays?: number;
   dispatch: DispatchSettings;
   auditMaxBytes: number;
   alerts: AlertThresholds;
@@ -39,11 +46,13 @@ const EVENTS_KEYS: Record<keyof EventsConfig, Kind> = {
   batchSize: 'number',
   afterCommandLimit: 'number',
   warmCache: 'boolean',
+  leaveToWorker: 'boolean',
+  retentionDays: 'number',
 };
 const AUDIT_KEYS: Record<string, Kind> = { maxBytes: 'number' };
 const ALERT_KEYS: Record<keyof AlertThresholds, Kind> = { rejectRate: 'number', importSeconds: 'number', deadEvents: 'number', hoursSinceImport: 'number' };
 
-function section<T>(name: string, raw: unknown, keys: Record<string, Kind>): Partial<T> {
+export function section<T>(name: string, raw: unknown, keys: Record<string, Kind>): Partial<T> {
   if (raw === undefined) return {};
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
     throw new CompanyctlError('COMPANYCTL_CONFIG_INVALID', `config: "${name}" must be a JSON object`);
@@ -70,8 +79,10 @@ export function eventsSettings(config: { events?: unknown; audit?: unknown; aler
   const int = (v: number | undefined, d: number, min = 1) => Math.max(min, Math.round(v ?? d));
   return {
     dispatchAfterCommand: e.dispatchAfterCommand ?? true,
+    leaveToWorker: e.leaveToWorker ?? true,
     afterCommandLimit: int(e.afterCommandLimit, 1000),
     warmCache: e.warmCache ?? false,
+    retentionDays: e.retentionDays || undefined,
     dispatch: {
       maxAttempts: int(e.maxAttempts, 8),
       backoffBaseMs: Math.round((e.backoffSeconds ?? 2) * 1000),

@@ -8,7 +8,7 @@ import { AuditLog } from '../infra/audit-log.js';
 import type { FileCache } from '../infra/cache.js';
 import * as es from '../infra/db/events-store.js';
 import type { DeliveryCounts, DeliveryFilter, DeliveryRow } from '../infra/db/events-store.js';
-import type { Store } from '../infra/db/store.js';
+import type { Dialect, Store } from '../infra/db/store.js';
 import * as mf from '../infra/metrics-file.js';
 import { CompanyctlError } from '../errors.js';
 import { DEFAULT_DISPATCH, dispatchDue, drain, mergeReports, type DispatchDeps, type DispatchReport, type EventHandler } from './dispatch.js';
@@ -37,6 +37,10 @@ export interface EventsEnv {
   beforeAck?: () => void;
   /** True for events whose writer, in this process, already dropped their cache entries. */
   cacheInvalidated?: (eventId: number) => boolean;
+  /** A worker silent for this long is gone (config "worker.leaseSeconds"); unset: never leave events to one. */
+  workerLeaseMs?: (dialect: Dialect) => number;
+  /** The "broker" handler (RabbitMQ), when the config file has a broker section that publishes. */
+  broker?: () => Promise<EventHandler | undefined>;
 }
 
 export async function openAuditLog(env: Pick<EventsEnv, 'stateDir' | 'settings'>): Promise<AuditLog> {
@@ -46,8 +50,9 @@ export async function openAuditLog(env: Pick<EventsEnv, 'stateDir' | 'settings'>
 export async function handlersFor(env: EventsEnv, opts: { warm?: boolean } = {}): Promise<EventHandler[]> {
   const settings = env.settings();
   const webhook = await webhookHandler({ store: env.store, now: env.now });
+  const broker = await env.broker?.();
   return [
-    h.auditHandler(await openAuditLog(env)),
+    h.auditHandler(await openAuditLog(env), env.store, env.now),
     h.derivedHandler(env.store, env.now),
     h.cacheHandler({
       store: env.store,
@@ -58,6 +63,7 @@ export async function handlersFor(env: EventsEnv, opts: { warm?: boolean } = {})
     }),
     h.metricsHandler((mutate) => persistMetrics(env, mutate, { render: false })),
     ...(webhook ? [webhook] : []),
+    ...(broker ? [broker] : []),
     ...(env.extraHandlers ?? []),
   ];
 }
@@ -163,6 +169,7 @@ export async function afterWrite(env: EventsEnv, notice: (m: string) => void): P
   try {
     const settings = env.settings();
     if (!settings.dispatchAfterCommand) return undefined;
+    if (settings.leaveToWorker && (await workerAlive(env))) return undefined;
     const deps = await dispatchDepsFor(env);
     const deadline = Date.now() + 10_000;
     let report = await dispatchDue(deps, { maxDeliveries: settings.afterCommandLimit, deadline });
@@ -184,6 +191,14 @@ export async function afterWrite(env: EventsEnv, notice: (m: string) => void): P
   }
 }
 
+/** Whether a `companyctl worker` of this store beat within its lease (it then delivers the events). */
+async function workerAlive(env: EventsEnv): Promise<boolean> {
+  if (!env.workerLeaseMs) return false;
+  const { anyWorkerAlive } = await import('../infra/db/worker-registry.js');
+  const store = await env.store();
+  return anyWorkerAlive(store.read, new Date(env.now().getTime() - env.workerLeaseMs(store.dialect)).toISOString());
+}
+
 // ---- events list | retry | drain ----
 
 export async function listEvents(env: EventsEnv, filter: DeliveryFilter): Promise<DeliveryRow[]> {
@@ -198,9 +213,17 @@ export async function retryEvents(env: EventsEnv, target: { eventId: number } | 
   return es.retryDeliveries(store, target, env.now().toISOString());
 }
 
+/** `events prune`, and the retention that `events drain` (or a worker) runs when configured. */
+export async function pruneEvents(env: Pick<EventsEnv, 'store' | 'now'>, olderThanMs: number): Promise<{ before: string; removed: number }> {
+  const before = new Date(env.now().getTime() - olderThanMs).toISOString();
+  return { before, removed: await es.pruneDoneEvents(await env.store(), before) };
+}
+
 export async function drainEvents(env: EventsEnv, opts: { waitMs?: number; warm?: boolean } = {}) {
   const deps = await dispatchDepsFor(env, { warm: opts.warm });
   let report = await drain(deps, { waitMs: opts.waitMs });
+  const days = env.settings().retentionDays;
+  const pruned = days ? (await pruneEvents(env, days * 86_400_000)).removed : 0;
   const { alerts, raised, counts } = await refreshAndCheck(env, report);
   let remaining = counts;
   if (raised.length > 0) {
@@ -209,5 +232,5 @@ export async function drainEvents(env: EventsEnv, opts: { waitMs?: number; warm?
     report = { ...mergeReports(report, more), remaining };
   }
   logReport(env, report);
-  return { ...report, remaining, alerts };
+  return { ...report, remaining, alerts, pruned };
 }

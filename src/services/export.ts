@@ -6,6 +6,7 @@
 import { once } from 'node:events';
 import type { Writable } from 'node:stream';
 import type { Company, CompanyField } from '../domain/company.js';
+import { joinListCell } from '../domain/list-cell.js';
 import { listCompanies, type CompanyDeps, type ListOptions } from './company.js';
 
 export const EXPORT_FORMATS = ['csv', 'ndjson', 'json'] as const;
@@ -18,7 +19,7 @@ export function guardFormula(s: string): string {
 
 export function csvCell(v: unknown): string {
   if (v === null || v === undefined) return '';
-  if (Array.isArray(v)) return v.map((x) => (typeof x === 'object' && x ? `${x.source}:${x.id}` : String(x))).join(';');
+  if (Array.isArray(v)) return joinListCell(v.map((x) => (typeof x === 'object' && x ? `${x.source}:${x.id}` : String(x))));
   return guardFormula(String(v));
 }
 

@@ -34,6 +34,15 @@ export interface MetricsState {
     deadLettered: number;
     byType: Record<string, number>;
   };
+  /** `companyctl worker` processes of this host: jobs run by kind and final state, cache sync, event lag. */
+  worker: {
+    jobs: Record<string, number>;
+    cacheDrops: number;
+    cacheRefills: number;
+    /** Age of the oldest event not yet delivered to every handler, when last measured (0: none waits). */
+    oldestPendingSeconds: number | null;
+    heartbeatAt: string | null;
+  };
   /** Alerts firing now, by name, since when. */
   alerts: Record<string, { since: string; value: number; threshold: number; message: string }>;
   /** Event ids the metrics handler already counted (the newest 1000): idempotence. */
@@ -47,6 +56,7 @@ export const emptyMetrics = (): MetricsState => ({
   commands: {},
   imports: { byState: {}, rows: { inserted: 0, updated: 0, unchanged: 0, rejected: 0 }, failedChunks: 0, jobTotals: {}, last: null, lastSuccessAt: null },
   events: { pending: 0, failed: 0, dead: 0, countedAt: null, delivered: {}, failedAttempts: 0, deadLettered: 0, byType: {} },
+  worker: { jobs: {}, cacheDrops: 0, cacheRefills: 0, oldestPendingSeconds: null, heartbeatAt: null },
   alerts: {},
   seenEventIds: [],
   commandLogOffset: 0,
@@ -250,6 +260,29 @@ export function metricFamilies(s: MetricsState, cache: CacheCounters | undefined
       type: 'gauge',
       samples: ALERT_NAMES.map((alert) => ({ labels: { alert }, value: s.alerts[alert] ? 1 : 0 })),
     },
+    {
+      name: 'companyctl_worker_jobs_total',
+      help: 'Queued jobs run by this host\'s workers, by kind and final state.',
+      type: 'counter',
+      samples: Object.entries(s.worker.jobs).map(([k, n]) => {
+        const [kind, state] = k.split('|');
+        return { labels: { kind: kind!, state: state! }, value: n };
+      }),
+    },
+    { name: 'companyctl_worker_cache_drops_total', help: 'Cache entries this host\'s workers dropped on change notifications.', type: 'counter', samples: [{ value: s.worker.cacheDrops }] },
+    { name: 'companyctl_worker_cache_refills_total', help: 'Cache entries this host\'s workers refilled with the new version.', type: 'counter', samples: [{ value: s.worker.cacheRefills }] },
+    {
+      name: 'companyctl_events_oldest_pending_seconds',
+      help: 'Age of the oldest event not yet delivered to every handler (0: none), as a worker last measured it.',
+      type: 'gauge',
+      samples: s.worker.oldestPendingSeconds === null ? [] : [{ value: s.worker.oldestPendingSeconds }],
+    },
+    {
+      name: 'companyctl_worker_heartbeat_timestamp_seconds',
+      help: 'Unix time a worker of this host last wrote its metrics.',
+      type: 'gauge',
+      samples: s.worker.heartbeatAt ? [{ value: seconds(s.worker.heartbeatAt) }] : [],
+    },
     { name: 'companyctl_metrics_updated_timestamp_seconds', help: 'Unix time this file was written.', type: 'gauge', samples: [{ value: Math.round(now.getTime() / 1000) }] },
   ];
 }
@@ -259,6 +292,7 @@ export function normaliseMetrics(s: MetricsState): MetricsState {
   const e = emptyMetrics();
   s.imports = { ...e.imports, ...s.imports, rows: { ...e.imports.rows, ...s.imports?.rows } };
   s.events = { ...e.events, ...s.events };
+  s.worker = { ...e.worker, ...s.worker };
   s.commands ??= {};
   s.alerts ??= {};
   s.seenEventIds ??= [];

@@ -7,6 +7,8 @@ import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { CompanyctlError } from '../errors.js';
 import type { Store } from '../infra/db/store.js';
 import type { WebhookRow, WebhookWithSecret } from '../infra/db/webhook-store.js';
+import { redactText } from './audit-redact.js';
+import { insertSecurityEvent } from './security-events.js';
 
 const db = () => import('../infra/db/webhook-store.js');
 
@@ -93,7 +95,11 @@ export async function addWebhook(
   const w = await db();
   const createdAt = deps.now().toISOString();
   const description = input.description?.trim() || null;
-  const id = await store.transaction((tx) => w.insertWebhook(tx, { url, events: input.events, secret, description, createdBy: deps.actor, createdAt }));
+  const id = await store.transaction(async (tx) => {
+    const id = await w.insertWebhook(tx, { url, events: input.events, secret, description, createdBy: deps.actor, createdAt });
+    await insertSecurityEvent(tx, { type: 'webhook.added', actor: deps.actor, target: `webhook:${id}`, data: { id, url: redactText(url), events: input.events }, now: deps.now() });
+    return id;
+  });
   return { webhook: { id, url, events: input.events, description, createdBy: deps.actor, createdAt }, generatedSecret };
 }
 
@@ -113,10 +119,16 @@ export async function listWebhooks(deps: Pick<WebhookDeps, 'store'>): Promise<We
 
 const notFound = (id: number) => new CompanyctlError('COMPANYCTL_NOT_FOUND', `no webhook with id ${id}`, { hint: 'list webhooks with "companyctl webhook list"' });
 
-export async function removeWebhook(deps: Pick<WebhookDeps, 'store'>, id: number): Promise<void> {
+export async function removeWebhook(deps: Pick<WebhookDeps, 'store' | 'actor' | 'now'>, id: number): Promise<void> {
   const store = await deps.store();
   const w = await db();
-  if (!(await store.transaction((tx) => w.deleteWebhook(tx, id)))) throw notFound(id);
+  const removed = await store.transaction(async (tx) => {
+    const hook = await w.getWebhookWithSecret(tx.read, id);
+    if (!hook || !(await w.deleteWebhook(tx, id))) return false;
+    await insertSecurityEvent(tx, { type: 'webhook.removed', actor: deps.actor, target: `webhook:${id}`, data: { id, url: redactText(hook.url), events: hook.events }, now: deps.now() });
+    return true;
+  });
+  if (!removed) throw notFound(id);
 }
 
 // ---- signing ----

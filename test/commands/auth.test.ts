@@ -137,6 +137,17 @@ describe('login, whoami, auth status, auth token, logout', () => {
     expect(JSON.parse((await cli(['whoami', '--json'], { env: viewer })).stdout)).toMatchObject({ role: 'viewer', kind: 'token' });
   });
 
+  it('a set but empty or blank COMPANYCTL_TOKEN is an auth error, never the stored login', async () => {
+    for (const value of ['', '   ', '\n']) {
+      for (const args of [['whoami', '--json'], ['company', 'create', '--name', 'Sneaky', '--json']]) {
+        const r = await cli(args, { env: { COMPANYCTL_TOKEN: value } });
+        expect(r.code, `${JSON.stringify(value)} ${args[0]}: ${r.stderr}`).toBe(4);
+        expect(JSON.parse(r.stderr).error).toMatchObject({ code: 'COMPANYCTL_AUTH_INVALID', field: 'COMPANYCTL_TOKEN' });
+      }
+    }
+    expect(JSON.parse((await cli(['company', 'list', '--json'])).stdout).items).toEqual([]);
+  });
+
   it('profiles keep logins apart; a profile is a plain name, never a path', async () => {
     const r = await cli(['whoami', '--profile', 'other', '--json']);
     expect(r.code).toBe(4);

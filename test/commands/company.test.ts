@@ -62,7 +62,7 @@ describe('company create', () => {
     expect(r.code).toBe(2);
     expect(r.stdout).toBe('');
     const err = JSON.parse(r.stderr).error;
-    expect(err).toMatchObject({ code: 'COMPANYCTL_INVALID_INPUT', field: 'country', message: 'country: "XX" is not an ISO 3166-1 alpha-2 country code' });
+    expect(err).toMatchObject({ code: 'COMPANYCTL_INVALID_INPUT', field: 'country', message: 'country: "XX" is not a country (an ISO 3166-1 code such as DE or DEU, or an English name)' });
     expect(err).toHaveProperty('hint');
   });
 
@@ -116,6 +116,19 @@ describe('company get', () => {
 });
 
 describe('company list', () => {
+  it('--updated-since refuses a day that does not exist, as --incorporation-date does (exit 2)', async () => {
+    for (const args of [
+      ['company', 'list', '--updated-since', '2024-02-30', '--json'],
+      ['export', '--updated-since', '2024-02-30', '--json'],
+      ['company', 'create', '--name', 'X', '--incorporation-date', '2024-02-30', '--json'],
+    ]) {
+      const r = await cli(args);
+      expect(r.code, args.join(' ')).toBe(2);
+      expect(JSON.parse(r.stderr).error.message).toMatch(/2024-02-30/);
+    }
+    expect((await cli(['company', 'list', '--updated-since', '2024-02-29', '--json'])).code).toBe(0);
+  });
+
   beforeEach(async () => {
     for (const [name, country] of [['Beta', 'DE'], ['alpha', 'FR'], ['Gamma', 'DE']]) await create('--name', name, '--country', country, '--tag', 'x');
   });

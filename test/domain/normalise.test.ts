@@ -48,10 +48,53 @@ describe('normaliseLei', () => {
 
 describe('countries', () => {
   it('accepts ISO 3166-1 alpha-2 in any case', () => expect(n.normaliseCountry('de')).toBe('DE'));
-  it('rejects unknown codes, naming them', () => expect(problem(() => n.normaliseCountry('XX'))).toBe('"XX" is not an ISO 3166-1 alpha-2 country code'));
+  it('rejects unknown codes, naming them', () => expect(problem(() => n.normaliseCountry('XX'))).toBe('"XX" is not a country (an ISO 3166-1 code such as DE or DEU, or an English name)'));
   it('allows subdivisions for registration', () => expect(n.normaliseRegistrationCountry('us-de')).toBe('US-DE'));
   it('rejects a subdivision of an unknown country', () => expect(() => n.normaliseRegistrationCountry('XX-DE')).toThrow(n.FieldProblem));
   it('rejects subdivisions for address countries', () => expect(() => n.normaliseCountry('US-DE')).toThrow(n.FieldProblem));
+  it.each([
+    ['China', 'CN'],
+    ['United Kingdom', 'GB'],
+    ['south korea', 'KR'],
+    ['  SOUTH   KOREA ', 'KR'],
+    ['Côte d’Ivoire', 'CI'],
+    ['Cote d Ivoire', 'CI'],
+    ['the Netherlands', 'NL'],
+    ['USA', 'US'],
+    ['DEU', 'DE'],
+    ['gbr', 'GB'],
+    ['Russia', 'RU'],
+  ])('reads %j as %s (names and alpha-3 as people write them)', (raw, code) => expect(n.normaliseCountry(raw)).toBe(code));
+  it('takes names and alpha-3 for registration too', () => {
+    expect(n.normaliseRegistrationCountry('United Kingdom')).toBe('GB');
+    expect(n.normaliseRegistrationCountry('USA')).toBe('US');
+  });
+  it('rejects an ambiguous name, naming both countries', () => {
+    const m = problem(() => n.normaliseCountry('Congo'));
+    expect(m).toContain('more than one country');
+    expect(m).toContain('(CG)');
+    expect(m).toContain('(CD)');
+  });
+  it('rejects an unknown name, naming the closest candidates', () => {
+    expect(problem(() => n.normaliseCountry('Korea'))).toMatch(/not a country.*closest: .*\(KP\).*\(KR\)/);
+    expect(problem(() => n.normaliseCountry('Germny'))).toMatch(/closest: Germany \(DE\)/);
+    expect(problem(() => n.normaliseCountry('Atlantis'))).not.toContain('closest');
+  });
+});
+
+describe('whitespace', () => {
+  it('keeps U+FEFF inside a name (it is not documented whitespace)', () => expect(n.cleanText('a\ufeffb')).toBe('a\ufeffb'));
+  it('keeps a leading U+FEFF too', () => expect(n.cleanText('\ufeffab')).toBe('\ufeffab'));
+  it('collapses the documented whitespace', () => expect(n.cleanText(' a\u00a0\t b\u2003\r\nc ')).toBe('a b c'));
+});
+
+describe('external ids', () => {
+  it(`takes ids of up to ${n.EXTERNAL_ID_MAX} characters`, () => {
+    const long = 'https://crm.example.com/' + 'x'.repeat(n.EXTERNAL_ID_MAX - 24);
+    expect(n.normaliseExternalIds([{ source: 'crm', id: long }])[0]!.id).toBe(long);
+    expect(problem(() => n.normaliseExternalIds([{ source: 'crm', id: long + 'y' }]))).toBe(`id for crm must be 1 to ${n.EXTERNAL_ID_MAX} characters`);
+  });
+  it('keeps 255 as a floor', () => expect(n.EXTERNAL_ID_MAX).toBeGreaterThanOrEqual(255));
 });
 
 describe('amounts and currencies', () => {
@@ -113,7 +156,7 @@ describe('cleanText and isPlainText', () => {
   ])('%j -> %j', (raw, want) => expect(n.cleanText(raw)).toBe(want));
 
   it('calls text plain only when cleanText keeps it and it has no control characters', () => {
-    for (const s of ['Acme', 'Ac me', 'Müller & Söhne', '東京', 'a.b-c']) expect(n.isPlainText(s)).toBe(true);
-    for (const s of ['', ' a', 'a ', 'a  b', 'a\tb', 'a\u0000b', 'a\u007fb', 'a\u0085b', 'a\u00a0b', 'a\u2028b', 'a\ufeffb']) expect(n.isPlainText(s)).toBe(false);
+    for (const s of ['Acme', 'Ac me', 'Müller & Söhne', '東京', 'a.b-c', 'a\ufeffb']) expect(n.isPlainText(s)).toBe(true);
+    for (const s of ['', ' a', 'a ', 'a  b', 'a\tb', 'a\u0000b', 'a\u007fb', 'a\u0085b', 'a\u00a0b', 'a\u2028b']) expect(n.isPlainText(s)).toBe(false);
   });
 });

@@ -52,7 +52,7 @@ describe('validateNewCompany', () => {
   it('names the field and the reason', () => {
     const e = issue(() => validateNewCompany({ name: 'A', country: 'XX' }, today));
     expect(e.field).toBe('country');
-    expect(e.message).toBe('country: "XX" is not an ISO 3166-1 alpha-2 country code');
+    expect(e.message).toBe('country: "XX" is not a country (an ISO 3166-1 code such as DE or DEU, or an English name)');
   });
 
   it('requires a name', () => expect(issue(() => validateNewCompany({ domain: 'a.com' }, today)).field).toBe('name'));

@@ -1,7 +1,7 @@
 // End to end: the built binary as a subprocess against a temporary COMPANYCTL_HOME.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawnSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, renameSync, statSync } from 'node:fs';
+import { chmodSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, renameSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { ADMIN_PASSWORD, BIN, bootstrapBin, freshPgDatabase, hasScript, PG_SKIP_REASON, PG_URL, runBin, runBinAsync, tempHome } from '../helpers.js';
@@ -121,6 +121,31 @@ describe('companyctl binary on the SQLite default', () => {
     const r = runBin(['company', 'list', '--json'], { env: withToken });
     expect(r.code).toBe(4);
     expect(JSON.parse(r.stderr).error.code).toBe('COMPANYCTL_AUTH_REVOKED');
+  });
+
+  it('a URL password holding @ never reaches stderr or app.log, not even in part', () => {
+    const r = runBin(['db', 'status', '--json', '--db', 'postgresql://postgres:Abc@Def@Ghi@127.0.0.1:1/x'], { env });
+    expect(JSON.parse(r.stderr).error.code).toBe('COMPANYCTL_STORE_UNAVAILABLE');
+    const log = readFileSync(join(home.home, 'state', 'app.log'), 'utf8');
+    expect(log).toContain('postgresql://postgres:***@127.0.0.1:1/x');
+    for (const piece of ['Abc', 'Def', 'Ghi']) expect(r.stderr + r.stdout + log).not.toContain(piece);
+  });
+
+  it('data written to a full disk is a COMPANYCTL_DISK_FULL failure, not a silent exit 0', () => {
+    const full = openSync('/dev/full', 'w');
+    try {
+      const r = spawnSync(process.execPath, [BIN, 'company', 'list', '--json'], {
+        env: { PATH: process.env.PATH, HOME: process.env.HOME, NO_COLOR: '1', ...env },
+        stdio: ['ignore', full, 'pipe'],
+        encoding: 'utf8',
+      });
+      expect(r.status).toBe(1);
+      const { error } = JSON.parse(r.stderr);
+      expect(error.code).toBe('COMPANYCTL_DISK_FULL');
+      expect(error.hint).toMatch(/free some space/);
+    } finally {
+      closeSync(full);
+    }
   });
 
   it('a password never appears in argv: there is no password flag', () => {

@@ -197,6 +197,6 @@ for (const kind of stores) {
       const after = runBin(['company', 'list', '--all', '--json', '--fields', fields], { env });
       const norm = (s: string) => (JSON.parse(s).items as Record<string, unknown>[]).sort((a, b) => String(a.domain).localeCompare(String(b.domain)));
       expect(norm(after.stdout)).toEqual(norm(before.stdout));
-    });
+    }, 180_000);
   });
 }

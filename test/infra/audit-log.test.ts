@@ -127,4 +127,25 @@ describe('audit log', () => {
     const jwt = 'eyJhbGciOiJFZERTQSJ9.eyJzdWIiOiIxIn0.c2lnbmF0dXJl';
     expect(redactText(`bad token ${jwt} for postgres://u:pw@h/db?sslpassword=x&x=1`)).toBe('bad token *** for postgres://u:***@h/db?sslpassword=***&x=1');
   });
+
+  it('redacts a URL password whole, whatever it holds (@ : / %)', () => {
+    const cases: [string, string][] = [
+      ['Abc@Def@Ghi', 'postgresql://postgres:***@127.0.0.1:5432/x'],
+      ['a:b:c', 'postgresql://postgres:***@127.0.0.1:5432/x'],
+      ['50%off', 'postgresql://postgres:***@127.0.0.1:5432/x'],
+      ['p%40ss%2Fw', 'postgresql://postgres:***@127.0.0.1:5432/x'],
+      ['sl/ash@at', 'postgresql://postgres:***@127.0.0.1:5432/x'],
+      ['x/y:z@w%', 'postgresql://postgres:***@127.0.0.1:5432/x'],
+    ];
+    for (const [password, safe] of cases) {
+      const url = `postgresql://postgres:${password}@127.0.0.1:5432/x`;
+      const text = redactText(`cannot reach ${url} (timeout)`);
+      expect(text).toBe(`cannot reach ${safe} (timeout)`);
+      for (const piece of password.split(/[@:/%]/).filter((p) => p.length > 1)) expect(text).not.toContain(piece);
+      expect(redactArgv(['company', 'list', '--db', url])).toBe(`company list --db ${safe}`);
+    }
+    // A query string holding @ is not mistaken for user info.
+    expect(redactText('postgresql://u:pw@h/db?application_name=a@b')).toBe('postgresql://u:***@h/db?application_name=a@b');
+    expect(redactText('see https://example.com/a@b and postgresql://h/db')).toBe('see https://example.com/a@b and postgresql://h/db');
+  });
 });

@@ -99,6 +99,27 @@ for (const dialect of [{ name: 'sqlite', enabled: true }, { name: 'postgresql', 
       }
     });
 
+    it('throttle rows of typed names expire once their window and lock are over', async () => {
+      const names = async () => (await store.read.all<{ username: string }>(`select username from login_throttle order by username`)).map((r) => r.username);
+      await store.transaction((tx) => tx.em.getConnection().execute('delete from login_throttle', [], 'run', tx.em.getTransactionContext()));
+      const saved = clock;
+      try {
+        for (const n of ['nobody-1', 'nobody-2', 'nobody-3']) await code(auth.login(deps(), n, 'wrong-password-xx', { expiresMs: 60_000 }));
+        for (let i = 0; i < 6; i++) await code(auth.login(deps(), 'locked-ghost', 'wrong-password-xx', { expiresMs: 60_000 }));
+        expect(await names()).toEqual(['locked-ghost', 'nobody-1', 'nobody-2', 'nobody-3']);
+        // Within the window nothing goes; the lock still holds.
+        clock = new Date(saved.getTime() + 14 * 60_000);
+        await code(auth.login(deps(), 'nobody-4', 'wrong-password-xx', { expiresMs: 60_000 }));
+        expect(await names()).toEqual(['locked-ghost', 'nobody-1', 'nobody-2', 'nobody-3', 'nobody-4']);
+        // Past both, the old rows are gone at the next attempt of any name.
+        clock = new Date(saved.getTime() + 16 * 60_000);
+        await code(auth.login(deps(), 'nobody-5', 'wrong-password-xx', { expiresMs: 60_000 }));
+        expect(await names()).toEqual(['nobody-4', 'nobody-5']);
+      } finally {
+        clock = saved;
+      }
+    });
+
     it('rejects tampered, unsigned, re-signed, foreign and expired tokens', async () => {
       const s = await auth.login(deps(), 'bob', PW, { expiresMs: 3_600_000 });
       const [h, p, sig] = s.token.split('.');

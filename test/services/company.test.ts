@@ -122,6 +122,47 @@ for (const dialect of dialects) {
       expect(cache.stats()).toMatchObject({ hits: 4, misses: 1 });
     });
 
+    it('a cache fill read before a concurrent write committed is discarded, not served', async () => {
+      const { company } = await svc.createCompany(deps, input());
+      // Another process with its own FileCache on the same folder commits an update after this
+      // reader read version 1 from the store and before it fills the cache.
+      const other = { ...deps, cache: new FileCache(join(home.home, 'cache'), cache.stats().dir.split('/').pop()!) };
+      let raced = false;
+      const slowReader: svc.CompanyDeps = {
+        ...deps,
+        store: async () => ({
+          ...store,
+          read: {
+            async all<T>(sql: string, params?: unknown[]) {
+              const rows = await store.read.all<T>(sql, params);
+              if (!raced && sql.includes('from company c')) {
+                raced = true;
+                await svc.updateCompany(other, { kind: 'id', id: company.id }, parseCompanyPatch({ name: 'Acme Two' }));
+              }
+              return rows;
+            },
+          },
+        }),
+      };
+      const read = await svc.getCompany(slowReader, { kind: 'id', id: company.id });
+      expect(raced).toBe(true);
+      expect(read.company.version).toBe(1);
+      const next = await svc.getCompany(deps, { kind: 'id', id: company.id });
+      expect(next).toMatchObject({ cached: false, company: { version: 2, name: 'Acme Two' } });
+      expect((await svc.getCompany(deps, { kind: 'id', id: company.id })).cached).toBe(true);
+    });
+
+    it('a fill older than the last invalidation is refused; a current one stands', () => {
+      const gen = cache.generation();
+      expect(cache.fill([['k', 1]], 0, gen)).toBe(true);
+      cache.delete(['k']);
+      expect(cache.get('k')).toBeUndefined();
+      expect(cache.fill([['k', 1]], 0, gen)).toBe(false);
+      expect(cache.get('k')).toBeUndefined();
+      expect(cache.fill([['k', 2]], 0, cache.generation())).toBe(true);
+      expect(cache.get('k')).toBe(2);
+    });
+
     it('every write invalidates what it touched', async () => {
       const { company } = await svc.createCompany(deps, input());
       await svc.getCompany(deps, { kind: 'domain', domain: 'acme.de' });
@@ -194,6 +235,31 @@ for (const dialect of dialects) {
       expect((await all({ sort: 'id', descending: true, limit: 1 })).names).toEqual(['Echo']);
       expect((await all({ filter: { updatedSince: new Date(Date.now() + 60_000).toISOString() } })).names).toEqual([]);
       await expect(all({ limit: 2, cursor: page1.cursor!, sort: 'id' })).rejects.toMatchObject({ code: 'COMPANYCTL_USAGE' });
+    });
+
+    const namesMatching = async (needle: string) => {
+      const out: string[] = [];
+      for await (const c of svc.listCompanies(deps, { filter: { nameContains: needle }, sort: 'name', descending: false })) out.push(c.name);
+      return out.sort();
+    };
+
+    it('finds names with Unicode case folding (NESTLÉ finds Nestlé, MØLLER finds Møller)', async () => {
+      for (const [i, name] of ['Nestlé S.A.', 'A.P. Møller - Mærsk', 'Straße GmbH', 'ΣΟΦΟΣ', 'Plain Ltd'].entries()) {
+        await svc.createCompany(deps, input({ name, domain: `n${i}.example` }));
+      }
+      expect(await namesMatching('NESTLÉ')).toEqual(['Nestlé S.A.']);
+      expect(await namesMatching('nestlé')).toEqual(['Nestlé S.A.']);
+      expect(await namesMatching('MØLLER')).toEqual(['A.P. Møller - Mærsk']);
+      expect(await namesMatching('MÆRSK')).toEqual(['A.P. Møller - Mærsk']);
+      expect(await namesMatching('STRASSE')).toEqual(['Straße GmbH']);
+      expect(await namesMatching('σοφος')).toEqual(['ΣΟΦΟΣ']);
+      expect(await namesMatching('PLAIN')).toEqual(['Plain Ltd']);
+      expect(await namesMatching('%')).toEqual([]);
+      // A renamed company is found by its new name only.
+      const moller = (await svc.listCompanies(deps, { filter: { nameContains: 'møller' }, sort: 'id', descending: false }).next()).value as { id: number; version: number };
+      await svc.updateCompany(deps, { kind: 'id', id: moller.id }, parseCompanyPatch({ name: 'Moller Shipping' }));
+      expect(await namesMatching('MØLLER')).toEqual([]);
+      expect(await namesMatching('MOLLER')).toEqual(['Moller Shipping']);
     });
   });
 }

@@ -12,6 +12,7 @@ import * as company from '../../src/services/company.js';
 import { backoffMs, dispatchDue, drain, type EventHandler } from '../../src/services/dispatch.js';
 import { dispatchDepsFor, readMetrics, refreshAndCheck, retryEvents, type EventsEnv } from '../../src/services/events.js';
 import { eventsSettings } from '../../src/services/events-settings.js';
+import { verifyTrail } from '../../src/services/audit.js';
 import { freshPgDatabase, PG_SKIP_REASON, PG_URL, tempHome } from '../helpers.js';
 
 const dialects = [
@@ -232,7 +233,7 @@ for (const dialect of dialects) {
         expect(r2.delivered + r3.delivered).toBeGreaterThan(0);
         expect(Number((await store.read.all<{ n: unknown }>('select count(*) as n from event_delivery where attempts <> 1'))[0]!.n)).toBe(0);
         expect(audit()).toHaveLength(60);
-        expect(new AuditLog(env.stateDir).verify()).toMatchObject({ ok: true, lines: 60 });
+        expect(await verifyTrail(store, new AuditLog(env.stateDir))).toMatchObject({ ok: true, log: { lines: 60 } });
         await expectDerivedMatchesStore();
       } finally {
         await other.close();

@@ -9,8 +9,9 @@ import { PassThrough } from 'node:stream';
 import { CompanyctlError } from '../../src/errors.js';
 import { resolveStoreLocation } from '../../src/infra/db/location.js';
 import { migrateStore, openStore, type Store } from '../../src/infra/db/store.js';
-import { decode, delimitedRecords, MAX_RECORD_CHARS, openSourceBytes, peekText, type InputRecord } from '../../src/services/import-input.js';
-import { runImport, type ImportDeps, type ImportOptions } from '../../src/services/import.js';
+import { delimitedRecords, MAX_RECORD_CHARS, type InputRecord } from '../../src/services/import/parse.js';
+import { decode, openSourceBytes, peekText } from '../../src/services/import/source.js';
+import { runImport, type ImportDeps, type ImportOptions } from '../../src/services/import/index.js';
 import { ROOT, tempHome } from '../helpers.js';
 
 const FIX = join(ROOT, 'fixtures', 'import');

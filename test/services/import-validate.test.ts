@@ -5,7 +5,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { validateNewCompany } from '../../src/domain/validate.js';
 import { ValidationError } from '../../src/errors.js';
-import { compileRowValidator } from '../../src/services/import-validate.js';
+import { compileRowValidator } from '../../src/services/import/validate.js';
 import { ROOT } from '../helpers.js';
 
 const today = new Date('2026-11-25T12:00:00Z');

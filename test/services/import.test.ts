@@ -8,10 +8,10 @@ import { PassThrough, Writable } from 'node:stream';
 import { CompanyctlError } from '../../src/errors.js';
 import { resolveStoreLocation, type StoreLocation } from '../../src/infra/db/location.js';
 import { migrateStore, openStore, type Store } from '../../src/infra/db/store.js';
-import { explicitMappings } from '../../src/services/import-mapping.js';
-import { CompanyBitmap, runImport, resumeImport, type ImportDeps, type ImportOptions } from '../../src/services/import.js';
+import { explicitMappings } from '../../src/services/import/mapping.js';
+import { CompanyBitmap, runImport, resumeImport, type ImportDeps, type ImportOptions } from '../../src/services/import/index.js';
 import { exportCompanies } from '../../src/services/export.js';
-import { deferIndexes, DEFERRABLE_INDEXES } from '../../src/infra/db/import-write.js';
+import { deferIndexes, DEFERRABLE_INDEXES } from '../../src/infra/db/import-indexes.js';
 import { INPUT_FIELDS } from '../../src/domain/company.js';
 import { freshPgDatabase, PG_SKIP_REASON, PG_URL, ROOT, tempHome } from '../helpers.js';
 
@@ -204,6 +204,38 @@ for (const dialect of dialects) {
       const names = (await store.read.all<Row>('select name from company order by name')).map((r) => r.name);
       expect(names).toEqual(expect.arrayContaining(['Globex Renamed', 'Müller Neu', 'Umbrella by CRM', 'Brand New']));
       expect(await count()).toBe(7);
+    });
+
+    it('on an external key: repeats, ids of two companies, a deleted company, replaced ids, and an unchanged re-run', async () => {
+      await runImport(deps(), opts('companies.csv'));
+      await store.transaction((tx) =>
+        tx.em.getConnection().execute("update company set deleted_at = updated_at where domain = 'societe-test.fr'", [], 'run', tx.em.getTransactionContext()),
+      );
+      const file = join(home.home, 'ext.csv');
+      writeFileSync(
+        file,
+        'name,external_ids\nMüller Neu,crm:1001\nMüller Again,crm:1001\nBoth,erp:77;crm:1006\nGone,crm:1002\nNew One,crm:7000\nNew Two,crm:7000\nGlobex Fewer Ids,crm:1003\n',
+      );
+      const s = await runImport(deps(), { ...opts('x'), source: file, chunkSize: 2, key: { kind: 'external' } });
+      expect(s).toMatchObject({ rows: 7, inserted: 1, updated: 2, unchanged: 0, rejected: 4 });
+      const rejects = readFileSync(s.rejectsFile!, 'utf8').trim().split(/\r\n/).slice(1);
+      expect(rejects.map((l) => l.split(',').slice(0, 2).join(','))).toEqual(['3,externalIds', '4,externalIds', '5,externalIds', '7,externalIds']);
+      expect(rejects[0]).toMatch(/repeats the external key crm:1001 of an earlier row in this file/);
+      expect(rejects[1]).toMatch(/its external ids belong to different companies \(\d+, \d+\)/);
+      expect(rejects[2]).toMatch(/its external id belongs to deleted company \d+/);
+      expect(rejects[3]).toMatch(/repeats the external key crm:7000 of (line 6|an earlier row) in this file/);
+      expect((await externalIds()).map((e) => `${e.source}:${e.external_id}`)).toEqual(['crm:1001', 'crm:1002', 'crm:1003', 'crm:1006', 'crm:7000']);
+      // Again: Globex gave up erp:77 above, so "Both" now leads to Umbrella alone.
+      const again = await runImport(deps(), { ...opts('x'), source: file, chunkSize: 2, key: { kind: 'external' } });
+      expect(again).toMatchObject({ inserted: 0, updated: 1, unchanged: 3, rejected: 3 });
+      const later = readFileSync(again.rejectsFile!, 'utf8').trim().split(/\r\n/).slice(1);
+      expect(later.map((l) => l.split(',')[0])).toEqual(['3', '5', '7']);
+      expect(later[2]).toMatch(/repeats the external key crm:7000 of an earlier row in this file/);
+      const ext = await externalIds();
+      expect(ext.map((e) => `${e.source}:${e.external_id}`)).toEqual(['crm:1001', 'crm:1002', 'crm:1003', 'crm:1006', 'crm:7000', 'erp:77']);
+      expect(ext.find((e) => e.external_id === '77')!.company_id).toBe(ext.find((e) => e.external_id === '1006')!.company_id);
+      const names = (await store.read.all<Row>('select name from company where deleted_at is null order by name')).map((r) => r.name);
+      expect(names).toEqual(['Both', 'Globex Fewer Ids', 'Initech', 'Müller Neu', 'New One', 'Åkesson & Söner']);
     });
 
     it('rejects a repeated key in the same chunk, in a later chunk, and on a re-run where the first row is unchanged', async () => {

@@ -1,5 +1,6 @@
 // Company reads: portable SQL with `?` placeholders, run by any SqlReader (raw SQLite or
 // MikroORM). Imports no ORM, so a read on SQLite starts fast.
+import { foldName } from '../../domain/name-fold.js';
 import { normaliseAmount } from '../../domain/normalise.js';
 import type { Company, CompanyInput, ExternalId, NaturalKey } from '../../domain/company.js';
 import type { SortField } from '../../domain/company.js';
@@ -168,8 +169,9 @@ export async function listCompanies(read: SqlReader, dialect: Dialect, filter: C
   if (filter.onlyDeleted) where.push('c.deleted_at is not null');
   else if (!filter.includeDeleted) where.push('c.deleted_at is null');
   if (filter.nameContains) {
-    where.push(dialect === 'postgresql' ? `c.name ilike ? escape '\\'` : `c.name like ? escape '\\'`);
-    params.push(`%${filter.nameContains.replace(/[\\%_]/g, (m) => `\\${m}`)}%`);
+    // Both sides folded in the application (name_fold is null for ASCII names: lower() folds those).
+    where.push(`coalesce(c.name_fold, lower(c.name)) like ? escape '\\'`);
+    params.push(`%${foldName(filter.nameContains).replace(/[\\%_]/g, (m) => `\\${m}`)}%`);
   }
   if (filter.country) {
     where.push('c.country = ?');

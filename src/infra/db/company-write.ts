@@ -1,13 +1,14 @@
 // Company writes inside a StoreTx, through MikroORM's native insert/update/delete (no
 // identity map, so bulk callers never grow one). Optimistic concurrency on `version`.
 import type { CompanyInput, ExternalId } from '../../domain/company.js';
+import { nameFoldColumn } from '../../domain/name-fold.js';
 import { CompanyctlError } from '../../errors.js';
 import { CompanyEntity, CompanyExternalIdEntity, OutboxEventEntity } from './entities.js';
 import type { StoreTx } from './store.js';
 
 function toColumns(input: CompanyInput) {
   const { externalIds: _ignored, ...fields } = input;
-  return fields;
+  return { ...fields, nameFold: nameFoldColumn(input.name) };
 }
 
 export async function insertCompany(tx: StoreTx, input: CompanyInput, now: string): Promise<number> {
@@ -61,7 +62,7 @@ export async function insertOutboxEvent(tx: StoreTx, event: OutboxEventInput): P
   return Number(id);
 }
 
-function staleVersion(id: number, expected: number): CompanyctlError {
+export function staleVersion(id: number, expected: number): CompanyctlError {
   return new CompanyctlError('COMPANYCTL_VERSION_CONFLICT', `company ${id} changed since version ${expected}`, {
     hint: `run "companyctl company get ${id} --fresh" and apply your change to the current version`,
     data: { id, expectedVersion: expected },

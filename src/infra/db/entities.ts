@@ -8,6 +8,8 @@ export const CompanyEntity = defineEntity({
   properties: {
     id: p.integer().primary().autoincrement(),
     name: p.string(),
+    /** name folded for search, null for ASCII names (src/domain/name-fold.ts). */
+    nameFold: p.string().nullable(),
     legalName: p.string().nullable(),
     domain: p.string().nullable(),
     website: p.string().nullable(),

@@ -1,6 +1,7 @@
 // The outbox as a queue: fan-out of new events into one delivery row per handler, claims with a
 // lease (FOR UPDATE SKIP LOCKED on PostgreSQL, so several hosts drain together), acks, retries,
 // and the derived company counts. Portable SQL with `?` placeholders, run inside StoreTx.
+import { announce } from './notify.js';
 import type { Dialect, Row, SqlReader, Store, StoreTx } from './store.js';
 
 export type DeliveryStatus = 'pending' | 'done' | 'failed' | 'dead';
@@ -72,9 +73,19 @@ function toEvent(r: Row): OutboxEvent {
   };
 }
 
-/** Stamp the events this transaction inserted with the command line and role that made them. */
+/**
+ * Stamp the events this transaction inserted with the command line and role that made them;
+ * on PostgreSQL, also announce them (and the companies they changed) to every host's worker.
+ */
 export async function stampEvents(tx: StoreTx, command: string, role: string | null): Promise<void> {
-  await exec(tx, 'update outbox_event set command = ?, role = ? where command is null', [command, role]);
+  if (tx.dialect !== 'postgresql') {
+    await exec(tx, 'update outbox_event set command = ?, role = ? where command is null', [command, role]);
+    return;
+  }
+  const rows = await tx.read.all<{ company_id: unknown; type: string }>('update outbox_event set command = ?, role = ? where command is null returning company_id, type', [command, role]);
+  if (rows.length === 0) return;
+  const companies = [...new Set(rows.filter((r) => r.type.startsWith('company.') && r.company_id !== null).map((r) => Number(r.company_id)))];
+  await announce(tx, { events: true, companies: companies.length ? companies : undefined });
 }
 
 /**
@@ -324,4 +335,57 @@ export async function readStats(read: SqlReader): Promise<Record<StatDimension, 
     out[r.dimension]?.push({ value: String(r.value).trim(), count: Number(r.count) });
   }
   return out;
+}
+
+// ---- the worker's cheap checks (reads only: no write lock while idle) ----
+
+/** Whether any event waits to be fanned out or any delivery is due at `now`. */
+export async function anythingDue(read: SqlReader, now: string): Promise<boolean> {
+  if ((await read.all(`select id from outbox_event where status = 'pending' limit 1`)).length > 0) return true;
+  const due = await read.all(
+    `select event_id from event_delivery where status in ('pending', 'failed') and next_attempt_at <= ? and (locked_until is null or locked_until <= ?) limit 1`,
+    [now, now],
+  );
+  return due.length > 0;
+}
+
+/** When the oldest event not yet delivered to every handler was made, or null when none waits. */
+export async function oldestPendingAt(read: SqlReader): Promise<string | null> {
+  const a = await read.all<{ t: unknown }>(`select min(created_at) as t from outbox_event where status = 'pending'`);
+  const b = await read.all<{ t: unknown }>(
+    `select min(o.created_at) as t from outbox_event o where o.id = (select min(event_id) from event_delivery where status in ('pending', 'failed'))`,
+  );
+  const ts = [a[0]?.t, b[0]?.t].filter((t) => t !== null && t !== undefined).map((t) => iso(t));
+  if (ts.length === 0) return null;
+  return ts.map((t) => new Date(t).toISOString()).sort()[0]!;
+}
+
+// ---- retention ----
+
+/**
+ * Delete events created before `before` whose every delivery is done, with their delivery rows
+ * (in batches, oldest first). Pending, failed and dead events stay for `events list` and retry;
+ * the audit trail keeps its own entries. Returns the number of events removed.
+ */
+export async function pruneDoneEvents(store: Store, before: string, batch = 5000): Promise<number> {
+  let removed = 0;
+  for (;;) {
+    const n = await store.transaction(async (tx) => {
+      const ids = (
+        await tx.read.all<{ id: unknown }>(
+          `select o.id from outbox_event o where o.created_at < ? and o.status = 'dispatched'
+           and not exists (select 1 from event_delivery d where d.event_id = o.id and d.status <> 'done')
+           order by o.id limit ?`,
+          [before, batch],
+        )
+      ).map((r) => Number(r.id));
+      if (ids.length === 0) return 0;
+      await exec(tx, `delete from event_delivery where event_id in (${marks(ids.length)})`, ids);
+      await exec(tx, `delete from webhook_delivery where event_id in (${marks(ids.length)})`, ids);
+      await exec(tx, `delete from outbox_event where id in (${marks(ids.length)})`, ids);
+      return ids.length;
+    });
+    removed += n;
+    if (n < batch) return removed;
+  }
 }

@@ -1,5 +1,6 @@
 // Import job rows: the job, its checkpoint (committed with each chunk), its counts and the
 // run lock that keeps two cron runs off one job. Portable SQL with `?` placeholders.
+import { announce } from './notify.js';
 import type { Row, SqlReader, StoreTx } from './store.js';
 
 export const JOB_STATES = ['running', 'completed', 'completed_with_rejects', 'failed', 'cancelled'] as const;
@@ -142,6 +143,8 @@ export async function saveCheckpoint(tx: StoreTx, id: number, owner: string, c: 
      where id = ? and lock_owner = ? returning id`,
     [c.rowsDone, c.inserted, c.updated, c.unchanged, c.rejected, c.rejectsBytes, c.elapsedMs, now, now, id, owner],
   );
+  // Other hosts' workers drop their cached companies when this chunk commits.
+  if (rows.length === 1) await announce(tx, { companies: 'all' });
   return rows.length === 1;
 }
 

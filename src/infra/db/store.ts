@@ -5,7 +5,7 @@ import { generateKeyPairSync, randomUUID } from 'node:crypto';
 import { chmodSync, closeSync, existsSync, openSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { EntityManager, MikroORM, Options } from '@mikro-orm/core';
-import { CompanyctlError } from '../../errors.js';
+import { CompanyctlError, diskFullError } from '../../errors.js';
 import { ensurePrivateDir } from '../paths.js';
 import type { StoreLocation } from './location.js';
 import { KNOWN_MIGRATIONS, type Dialect } from './migrations/names.js';
@@ -31,6 +31,15 @@ export interface Store {
   read: SqlReader;
   transaction<T>(fn: (tx: StoreTx) => Promise<T>): Promise<T>;
   close(): Promise<void>;
+}
+
+/** Runs a statement inside the transaction; returns the rows (with RETURNING) and how many rows changed. */
+export async function runSql(tx: StoreTx, sql: string, params: unknown[] = []): Promise<{ rows: Row[]; changes: number }> {
+  const r = (await tx.em.getConnection().execute(sql, params, /^\s*select|returning/i.test(sql) ? 'all' : 'run', tx.em.getTransactionContext())) as
+    | Row[]
+    | { affectedRows?: number; changes?: number; rows?: Row[] };
+  if (Array.isArray(r)) return { rows: r, changes: r.length };
+  return { rows: r.rows ?? [], changes: Number(r.affectedRows ?? r.changes ?? 0) };
 }
 
 export interface SchemaStatus {
@@ -107,7 +116,7 @@ export async function migrateStore(loc: StoreLocation): Promise<{ applied: strin
     if (loc.dialect === 'sqlite' && status.applied.length > 0) {
       // A bulk import killed before its end left the secondary indexes dropped: build them
       // first (a later migration may expect them).
-      const { deferredBy, restoreIndexes } = await import('./import-write.js');
+      const { deferredBy, restoreIndexes } = await import('./import-indexes.js');
       if ((await deferredBy(read)) !== undefined) await runTransaction(loc, orm, (tx) => restoreIndexes(tx));
     }
     const migrator = orm.getMigrator();
@@ -192,13 +201,75 @@ async function openSqlite(loc: StoreLocation): Promise<Store> {
 }
 
 async function openPostgres(loc: StoreLocation): Promise<Store> {
-  const orm = await initOrm(loc, false);
+  // Reads run on a raw pg connection (no ORM load: a cold `company get --fresh` pays for pg
+  // alone); MikroORM is initialised on the first transaction only.
+  const read = await openPgReader(loc);
+  let orm: Promise<MikroORM> | undefined;
   return {
     location: loc,
     dialect: 'postgresql',
-    read: ormReader(orm.em.fork()),
-    transaction: (fn) => runTransaction(loc, orm, fn),
-    close: () => orm.close(),
+    read: read.reader,
+    async transaction(fn) {
+      orm ??= initOrm(loc, false);
+      orm.catch(() => (orm = undefined));
+      return runTransaction(loc, await orm, fn);
+    },
+    async close() {
+      const o = orm;
+      orm = undefined;
+      await Promise.all([read.close(), o?.then((x) => x.close()).catch(() => undefined)]);
+    },
+  };
+}
+
+/** `?` placeholders (outside quoted strings) -> `$1, $2, ...`, as knex does for MikroORM's execute. */
+export function pgPlaceholders(sql: string): string {
+  let n = 0;
+  let quoted = false;
+  let out = '';
+  for (const ch of sql) {
+    if (ch === "'") quoted = !quoted;
+    out += ch === '?' && !quoted ? `$${++n}` : ch;
+  }
+  return out;
+}
+
+/**
+ * A plain pg client for reads, with MikroORM's type parsing (dates and timestamps as text),
+ * so rows look the same whichever path read them.
+ */
+export async function openPgClient(loc: StoreLocation): Promise<import('pg').Client> {
+  const { default: pg } = await import('pg');
+  const types = new pg.TypeOverrides();
+  for (const oid of [1082, 1114, 1184, 1186]) types.setTypeParser(oid, (v: string) => v);
+  const client = new pg.Client({ connectionString: loc.target, types });
+  // A server gone mid-session is reported by the next query; an unhandled 'error' event would crash.
+  client.on('error', () => undefined);
+  try {
+    await client.connect();
+  } catch (e) {
+    await client.end().catch(() => undefined);
+    throw toStoreError(loc, e);
+  }
+  return client;
+}
+
+async function openPgReader(loc: StoreLocation): Promise<{ reader: SqlReader; close: () => Promise<void> }> {
+  const client = await openPgClient(loc);
+  const text = new Map<string, string>();
+  return {
+    reader: {
+      async all<T>(sql: string, params: unknown[] = []) {
+        let q = text.get(sql);
+        if (q === undefined) text.set(sql, (q = pgPlaceholders(sql)));
+        try {
+          return (await client.query(q, params)).rows as T[];
+        } catch (e) {
+          throw toStoreError(loc, e);
+        }
+      },
+    },
+    close: () => client.end().catch(() => undefined),
   };
 }
 
@@ -287,6 +358,8 @@ export function toStoreError(loc: StoreLocation, e: unknown): unknown {
   const msg = String(err?.message ?? e);
   // knex prefixes the failing statement: "<sql> - <reason>".
   const reason = (msg.includes(' - ') ? msg.slice(msg.lastIndexOf(' - ') + 3) : msg).split('\n')[0]!.replaceAll(loc.target, loc.display);
+  const full = diskFullError(e);
+  if (full) return full;
   if (/SQLITE_BUSY|database is locked/i.test(msg) || err?.code === 'SQLITE_BUSY') {
     return new CompanyctlError('COMPANYCTL_STORE_BUSY', `the store at ${loc.display} is busy (another companyctl is writing)`, {
       hint: 'try again in a moment',

@@ -9,10 +9,11 @@
 // no throw on the hot path (a FALLBACK sentinel instead), cheap character checks before
 // regexes, and memoised normalisers for the fields that repeat (countries, currencies and
 // tags). Every shortcut either gives what the general code would or falls through to it.
-import { COMPANY_STATUSES, INPUT_FIELDS, type CompanyInput } from '../domain/company.js';
-import * as n from '../domain/normalise.js';
-import { completeCompany, validateNewCompany } from '../domain/validate.js';
-import { ValidationError } from '../errors.js';
+import { COMPANY_STATUSES, INPUT_FIELDS, type CompanyInput } from '../../domain/company.js';
+import { splitListCell } from '../../domain/list-cell.js';
+import * as n from '../../domain/normalise.js';
+import { completeCompany, validateNewCompany } from '../../domain/validate.js';
+import { ValidationError } from '../../errors.js';
 
 type Issue = { field: string; message: string };
 /** A field's normaliser: the value for CompanyInput (null = none), or FALLBACK for an odd type. */
@@ -252,7 +253,7 @@ export function compileRowValidator(today: Date): RowValidator {
         let r = tagCache.get(v, slot);
         if (r === undefined) {
           try {
-            r = n.normaliseTags(v.split(/[,;]/));
+            r = n.normaliseTags(splitListCell(v));
           } catch (e) {
             if (!(e instanceof n.FieldProblem)) throw e;
             r = new Problem(e.message);
@@ -275,8 +276,7 @@ export function compileRowValidator(today: Date): RowValidator {
       if (typeof v !== 'string') return FALLBACK;
       try {
         return n.normaliseExternalIds(
-          v
-            .split(/[;,]/)
+          splitListCell(v)
             .filter((s) => s.trim() !== '')
             .map(n.parseExternalId),
         );
@@ -291,7 +291,7 @@ export function compileRowValidator(today: Date): RowValidator {
   // The row's values in INPUT_FIELDS order (null = none given); reused, copied out per row.
   const vals: unknown[] = INPUT_FIELDS.map(() => null);
   const at = Object.fromEntries(INPUT_FIELDS.map((f, i) => [f, i])) as Record<(typeof INPUT_FIELDS)[number], number>;
-  if (INPUT_FIELDS.length !== 21 || INPUT_FIELDS.some((f, i) => at[f] !== i)) throw new Error('import-validate: out of step with INPUT_FIELDS');
+  if (INPUT_FIELDS.length !== 21 || INPUT_FIELDS.some((f, i) => at[f] !== i)) throw new Error('import validate: out of step with INPUT_FIELDS');
 
   return (raw) => {
     issues = null;

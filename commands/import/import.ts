@@ -1,8 +1,9 @@
 // companyctl import <file>: load companies from CSV, TSV, NDJSON or a JSON array (a file, `-`
 // for stdin, .gz too), upserting on a natural key; resumable, idempotent, honest exit codes.
 import { Option, type Command } from 'commander';
-import type { Runner } from '../src/cli.js';
-import type { Context } from '../src/context.js';
+import type { Runner } from '../../src/cli.js';
+import type { Context } from '../../src/context.js';
+import { FORMAT_NAMES } from '../../src/services/import/formats.js';
 
 export interface ImportCommandOptions {
   format?: string;
@@ -13,6 +14,7 @@ export interface ImportCommandOptions {
   maxErrors?: string;
   dryRun?: boolean;
   rejects?: string;
+  force?: boolean;
   chunkSize: string;
 }
 
@@ -23,14 +25,15 @@ export function register(program: Command, run: Runner): Command {
     .command('import')
     .description('import companies from a CSV, TSV, NDJSON or JSON file (or - for stdin); see also import resume|list|show')
     .argument('[file]', 'the input file, .gz allowed, or - for stdin')
-    .addOption(new Option('--format <format>', 'input format (default: from the file name, else sniffed)').choices(['csv', 'tsv', 'ndjson', 'json']))
+    .addOption(new Option('--format <format>', 'input format (default: from the file name, else sniffed)').choices(FORMAT_NAMES))
     .option('--encoding <encoding>', 'text encoding when there is no BOM (default utf-8; e.g. windows-1252, latin1)')
     .option('--map <column=field>', 'map an input column to a company field; "column=-" ignores it (repeatable)', collect)
     .option('--mapping <file>', 'a JSON file {"column": "field"} of column mappings')
     .option('--key <key>', 'natural key to upsert on: domain, lei, registration, external or external:<source>', 'domain')
     .option('--max-errors <n|pct%>', 'stop when more than n rows (or pct% of rows) are rejected')
     .option('--dry-run', 'validate the whole file; write nothing')
-    .option('--rejects <file>', 'where rejected rows go (default: <state dir>/imports/job-<id>-rejects.csv)')
+    .option('--rejects <file>', 'where rejected rows go, a new file (default: <state dir>/imports/job-<id>-rejects.csv)')
+    .option('--force', 'replace an existing --rejects file')
     .option('--chunk-size <n>', 'rows per transaction (and per checkpoint)', '100000')
     .addHelpText(
       'after',
@@ -49,17 +52,17 @@ Examples:
 }
 
 export async function importRun(ctx: Context, file: string | undefined, opts: ImportCommandOptions): Promise<number> {
-  const { CompanyctlError } = await import('../src/errors.js');
+  const { CompanyctlError } = await import('../../src/errors.js');
   if (file === undefined) {
     throw new CompanyctlError('COMPANYCTL_USAGE', 'missing the file to import (or - for stdin)', {
       field: 'file',
       hint: 'companyctl import companies.csv; see also "companyctl import list" and "companyctl import resume <job>"',
     });
   }
-  const { parseImportFlags, importDeps, withImportCancellation, writeImportSummary, exitCodeOf } = await import('../src/io/import-cli.js');
+  const { parseImportFlags, importDeps, withImportCancellation, writeImportSummary, exitCodeOf } = await import('../../src/io/import-cli.js');
   const options = parseImportFlags(file, opts);
-  const { runImport } = await import('../src/services/import.js');
-  const { importProgress } = await import('../src/io/progress.js');
+  const { runImport } = await import('../../src/services/import/index.js');
+  const { importProgress } = await import('../../src/io/progress.js');
   const progress = await importProgress(ctx);
   const summary = await withImportCancellation(ctx, (signal) => runImport(importDeps(ctx), options, progress, signal));
   await writeImportSummary(ctx, summary);

@@ -1,9 +1,9 @@
-// Worker-thread entry: runs the import's read side (import-pipeline.ts) off the main thread
-// and posts its events. Flow control by credits: the main thread grants one per chunk it has
-// taken, so at most a few chunks wait in memory (back-pressure onto the parser).
+// Worker-thread entry: runs the import's read stage (read.ts) off the main thread and posts
+// its events. Flow control by credits: the main thread grants one per chunk it has taken, so
+// at most a few chunks wait in memory (back-pressure onto the parser).
 import { parentPort, workerData } from 'node:worker_threads';
-import { isCompanyctlError } from '../errors.js';
-import { runPipeline, type PipelineOptions } from './import-pipeline.js';
+import { isCompanyctlError } from '../../errors.js';
+import { runPipeline, type PipelineOptions } from './read.js';
 
 const port = parentPort!;
 const { options, credits: initial } = workerData as { options: PipelineOptions; credits: number };

@@ -1,10 +1,10 @@
 // companyctl enrich: fill in missing company fields from the configured company-data API.
 // Selection by the `company list` filters or --ids; resumable; exit 3 when some companies failed.
 import type { Command } from 'commander';
-import type { Runner } from '../src/cli.js';
-import type { Context } from '../src/context.js';
-import { addFilterFlags, type FilterFlags } from '../src/io/filter-flags.js';
-import type { EnrichProgress, EnrichSummary } from '../src/services/enrich.js';
+import type { Runner } from '../../src/cli.js';
+import type { Context } from '../../src/context.js';
+import { addFilterFlags, type FilterFlags } from '../../src/io/filter-flags.js';
+import type { EnrichProgress, EnrichSummary } from '../../src/services/enrich.js';
 
 export interface EnrichCommandOptions extends FilterFlags {
   ids?: string[];
@@ -47,11 +47,11 @@ Examples:
 }
 
 export async function enrichRun(ctx: Context, opts: EnrichCommandOptions): Promise<number> {
-  const { CompanyctlError, ExitCode } = await import('../src/errors.js');
-  const { parseEnrichConfig } = await import('../src/services/enrich-config.js');
-  const { enrichCompanies, resolveApiKey } = await import('../src/services/enrich.js');
-  const { parseListOptions } = await import('../src/io/list-options.js');
-  const { companyDeps } = await import('../src/context.js');
+  const { CompanyctlError, ExitCode } = await import('../../src/errors.js');
+  const { parseEnrichConfig } = await import('../../src/services/enrich-config.js');
+  const { enrichCompanies, resolveApiKey } = await import('../../src/services/enrich.js');
+  const { parseListOptions } = await import('../../src/io/list-options.js');
+  const { companyDeps } = await import('../../src/context.js');
 
   const config = parseEnrichConfig(ctx.config().enrich, ctx.paths.configFile);
   const filters = { name: opts.name, country: opts.country, industry: opts.industry, status: opts.status, tag: opts.tag, updatedSince: opts.updatedSince };
@@ -69,7 +69,7 @@ export async function enrichRun(ctx: Context, opts: EnrichCommandOptions): Promi
   const list = ids ? undefined : parseListOptions({ ...filters, sort: 'id', limit: opts.limit }, ctx.now(), true);
   const raw = ids ? { ids } : { ...Object.fromEntries(Object.entries(filters).filter(([, v]) => v !== undefined)), ...(opts.limit ? { limit: opts.limit } : {}) };
 
-  const { keychain } = await import('../src/infra/credentials.js');
+  const { keychain } = await import('../../src/infra/credentials.js');
   const apiKey = await resolveApiKey(config, ctx.env, (account) => keychain.get({ account, file: '' }));
   const progress = await enrichProgress(ctx);
   const go = (signal?: AbortSignal) =>
@@ -78,7 +78,7 @@ export async function enrichRun(ctx: Context, opts: EnrichCommandOptions): Promi
       { list, ids, raw },
       { overwrite: opts.overwrite, onlyMissing: opts.onlyMissing, refresh: opts.refresh, restart: opts.restart },
     );
-  const { withCancellation } = await import('../src/io/cancellation.js');
+  const { withCancellation } = await import('../../src/io/cancellation.js');
   const summary = await withCancellation(ctx, 'stopping: requests in flight are dropped and the run stays resumable', go);
   await writeSummary(ctx, summary);
   const succeeded = summary.enriched + summary.unchanged + summary.notFound + summary.skipped;
@@ -92,7 +92,7 @@ export async function enrichRun(ctx: Context, opts: EnrichCommandOptions): Promi
 }
 
 async function writeSummary(ctx: Context, s: EnrichSummary): Promise<void> {
-  const { outputFormat, writeJson, writeRecord } = await import('../src/io/output.js');
+  const { outputFormat, writeJson, writeRecord } = await import('../../src/io/output.js');
   if (outputFormat(ctx) === 'json') return writeJson(ctx, s);
   const { failures, ...rest } = s;
   await writeRecord(ctx, rest, ['', '']);

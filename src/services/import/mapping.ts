@@ -3,8 +3,8 @@
 // the rest. Read-only columns of an export (id, version, timestamps) are ignored quietly, so
 // an export re-imports as it is.
 import { readFileSync } from 'node:fs';
-import { ALL_FIELDS, INPUT_FIELDS } from '../domain/company.js';
-import { CompanyctlError } from '../errors.js';
+import { ALL_FIELDS, INPUT_FIELDS } from '../../domain/company.js';
+import { CompanyctlError } from '../../errors.js';
 
 export type InputField = (typeof INPUT_FIELDS)[number];
 

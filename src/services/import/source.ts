@@ -1,0 +1,175 @@
+// The source stage: an import's input as text. A file or stdin, gzip by its magic bytes, the
+// text encoding (BOM-detected UTF-8 / UTF-16, else --encoding, UTF-8 by default and checked
+// strictly), and a peek at the first text for sniffing the format.
+import { createHash } from 'node:crypto';
+import { createReadStream, statSync } from 'node:fs';
+import { Readable } from 'node:stream';
+import { createGunzip } from 'node:zlib';
+import { CompanyctlError } from '../../errors.js';
+
+export interface InputStats {
+  /** Bytes read from the source (compressed bytes for .gz). */
+  bytes: number;
+  /** Size of the source file, when it is a file. */
+  total?: number;
+}
+
+const invalid = (message: string, field: string, hint?: string) => new CompanyctlError('COMPANYCTL_INVALID_INPUT', message, { field, hint });
+
+/** sha256 of a file's bytes, streamed. */
+export async function fileChecksum(path: string): Promise<string> {
+  const h = createHash('sha256');
+  for await (const b of createReadStream(path, { highWaterMark: 1 << 20 })) h.update(b as Buffer);
+  return h.digest('hex');
+}
+
+
+export function sourceSize(path: string): number | undefined {
+  if (path === '-') return undefined;
+  try {
+    return statSync(path).size;
+  } catch {
+    return undefined;
+  }
+}
+
+export function openSourceBytes(path: string, stdin: NodeJS.ReadableStream): AsyncIterable<Buffer> {
+  if (path === '-') return stdin as AsyncIterable<Buffer>;
+  try {
+    statSync(path);
+  } catch (e) {
+    throw new CompanyctlError('COMPANYCTL_USAGE', `cannot read ${path}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (e as Error).message}`, {
+      field: 'file',
+    });
+  }
+  // 32 KiB reads: each decoded chunk (and the cells papaparse slices out of it) stays under V8's
+  // large-object size, so it dies young in the reader's new space instead of piling up in its
+  // old generation until a full collection (1M rows: reader heap 48 -> 36 MB, re-run 10.2 -> 8.4 s).
+  return createReadStream(path, { highWaterMark: 1 << 15 }) as AsyncIterable<Buffer>;
+}
+
+/** Raw bytes -> decompressed bytes (gzip detected by its magic number), counting raw bytes. */
+async function* decompressed(src: AsyncIterable<Buffer>, stats: InputStats, hash?: ReturnType<typeof createHash>): AsyncGenerator<Buffer> {
+  const it = src[Symbol.asyncIterator]();
+  let first = await it.next();
+  while (!first.done && first.value.length === 0) first = await it.next();
+  if (first.done) return;
+  const firstBuf = Buffer.from(first.value);
+  async function* counted(): AsyncGenerator<Buffer> {
+    stats.bytes += firstBuf.length;
+    hash?.update(firstBuf);
+    yield firstBuf;
+    for (let r = await it.next(); !r.done; r = await it.next()) {
+      const b = Buffer.from(r.value);
+      stats.bytes += b.length;
+      hash?.update(b);
+      yield b;
+    }
+  }
+  if (firstBuf[0] === 0x1f && firstBuf[1] === 0x8b) {
+    const gunzip = createGunzip();
+    const input = Readable.from(counted());
+    input.on('error', (e) => gunzip.destroy(e));
+    input.pipe(gunzip);
+    try {
+      for await (const b of gunzip) yield b as Buffer;
+    } catch (e) {
+      throw invalid(`the gzip input is damaged: ${(e as Error).message}`, 'file');
+    }
+    return;
+  }
+  yield* counted();
+}
+
+export interface DecodedInput {
+  encoding: string;
+  text: AsyncGenerator<string>;
+}
+
+/** Bytes -> text. A BOM decides UTF-8 / UTF-16; otherwise `encoding` (default UTF-8, strict). */
+export async function decode(src: AsyncIterable<Buffer>, stats: InputStats, encoding: string | undefined, hash?: ReturnType<typeof createHash>): Promise<DecodedInput> {
+  const { default: iconv } = await import('iconv-lite');
+  if (encoding !== undefined && !iconv.encodingExists(encoding)) {
+    throw new CompanyctlError('COMPANYCTL_USAGE', `--encoding: ${JSON.stringify(encoding)} is not an encoding this companyctl knows`, {
+      field: '--encoding',
+      hint: 'e.g. utf-8, utf-16le, windows-1252, latin1, iso-8859-15, macintosh, cp850',
+    });
+  }
+  const bytes = decompressed(src, stats, hash);
+  const head = await bytes.next();
+  const first = head.done ? Buffer.alloc(0) : head.value;
+  let enc = (encoding ?? 'utf-8').toLowerCase();
+  let skip = 0;
+  if (first[0] === 0xef && first[1] === 0xbb && first[2] === 0xbf) [enc, skip] = ['utf-8', 3];
+  else if (first[0] === 0xff && first[1] === 0xfe) [enc, skip] = ['utf-16le', 2];
+  else if (first[0] === 0xfe && first[1] === 0xff) [enc, skip] = ['utf-16be', 2];
+  const isUtf8 = enc === 'utf-8' || enc === 'utf8';
+
+  async function* text(): AsyncGenerator<string> {
+    let offset = 0;
+    const chunks = (async function* () {
+      if (!head.done) yield first.subarray(skip);
+      yield* bytes;
+    })();
+    if (isUtf8) {
+      const dec = new TextDecoder('utf-8', { fatal: true });
+      for await (const b of chunks) {
+        try {
+          const s = dec.decode(b, { stream: true });
+          if (s) yield s;
+        } catch {
+          throw notUtf8(offset, b);
+        }
+        offset += b.length;
+      }
+      try {
+        const s = dec.decode();
+        if (s) yield s;
+      } catch {
+        throw notUtf8(offset, Buffer.alloc(0));
+      }
+      return;
+    }
+    const dec = iconv.getDecoder(enc);
+    for await (const b of chunks) {
+      const s = dec.write(b);
+      if (s) yield s;
+    }
+    const s = dec.end();
+    if (s) yield s;
+  }
+  return { encoding: isUtf8 ? 'utf-8' : enc, text: text() };
+}
+
+function notUtf8(offset: number, chunk: Buffer): CompanyctlError {
+  // Find the first bad byte of the chunk for the message (cheap: only on failure).
+  let at = 0;
+  for (let i = 1; i <= chunk.length; i++) {
+    try {
+      new TextDecoder('utf-8', { fatal: true }).decode(chunk.subarray(0, i), { stream: true });
+    } catch {
+      at = i - 1;
+      break;
+    }
+  }
+  return invalid(`the input is not valid UTF-8 (byte ${offset + at + 1})`, '--encoding', 'pass the file\'s encoding, e.g. --encoding windows-1252 (or latin1)');
+}
+
+/** Peek the first text chunk without losing it. */
+export async function peekText(text: AsyncGenerator<string>): Promise<{ head: string; text: AsyncGenerator<string> }> {
+  let head = '';
+  const buffered: string[] = [];
+  while (head.trim().length === 0) {
+    const r = await text.next();
+    if (r.done) break;
+    buffered.push(r.value);
+    head += r.value;
+  }
+  return {
+    head,
+    text: (async function* () {
+      yield* buffered;
+      yield* text;
+    })(),
+  };
+}
