@@ -93,6 +93,9 @@ async function dashboard(s: Snapshot, chalk: import('chalk').ChalkInstance): Pro
   out.push('', h('Events'), `  pending ${n(ev.pending)}  failed ${n(ev.failed)}  ${dead}  delivered ${Object.entries(ev.delivered).map(([k, v]) => `${k} ${n(v)}`).join(', ') || '0'}`);
   const im = s.imports;
   out.push('', h('Imports'), `  rows inserted ${n(im.rows.inserted)}  updated ${n(im.rows.updated)}  unchanged ${n(im.rows.unchanged)}  rejected ${n(im.rows.rejected)}  failed chunks ${n(im.failedChunks)}`);
+  // Runs by how they ended: "with rejects" (exit 3) is not "failed" (exit 1).
+  const run = (k: string) => n(im.runs[k] ?? 0);
+  out.push(`  runs     completed ${run('completed')}  with rejects ${run('completed_with_rejects')}  failed ${run('failed')}  cancelled ${run('cancelled')}`);
   if (im.last) {
     const rate = im.last.rejectRate === null ? '-' : `${(im.last.rejectRate * 100).toFixed(2)}%`;
     out.push(`  last     job ${im.last.jobId ?? '-'} ${im.last.state}, ${n(im.last.rows)} rows, ${rate} rejected, ${im.last.seconds} s, ${n(im.last.rowsPerSecond)} rows/s`);

@@ -26,18 +26,14 @@ export async function listRun(ctx: Context, opts: ImportListOptions): Promise<nu
     throw new CompanyctlError('COMPANYCTL_USAGE', `--limit: ${JSON.stringify(opts.limit)} is not a positive whole number`, { field: '--limit' });
   }
   const { listImportJobs } = await import('../../src/services/import/index.js');
-  const { outputFormat, plainLine, writeJson, writeNdjson, writeTable } = await import('../../src/io/output.js');
+  const { outputFormat, writeJson, writeList, writeNdjson } = await import('../../src/io/output.js');
   const jobs = await listImportJobs({ store: () => ctx.store() }, { limit: Number(opts.limit), state: opts.state as never });
   const format = outputFormat(ctx, { ndjson: opts.ndjson });
   if (format === 'json') return writeJson(ctx, { items: jobs }), 0;
   if (format === 'ndjson') return jobs.forEach((j) => writeNdjson(ctx, j)), 0;
   const header = ['id', 'state', 'source', 'rows', 'inserted', 'updated', 'unchanged', 'rejected', 'startedAt'];
   const rows = jobs.map((j) => [j.id, j.state, j.source, j.rowsDone, j.inserted, j.updated, j.unchanged, j.rejected, j.startedAt]);
-  if (format === 'table') {
-    if (jobs.length === 0) ctx.notice('no import jobs');
-    else await writeTable(ctx, header, rows);
-  } else {
-    for (const r of rows) ctx.io.stdout.write(plainLine(r));
-  }
+  if (format === 'table' && jobs.length === 0) ctx.notice('no import jobs');
+  else await writeList(ctx, header, rows);
   return 0;
 }
