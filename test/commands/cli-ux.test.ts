@@ -142,3 +142,38 @@ describe('companies', () => {
     expect(t.code).toBe(2);
   });
 });
+
+/** A terminal user: answers in turn; an answer the prompt's validate refuses is typed again with the next one. */
+function typist(answers: string[]) {
+  const refused: string[] = [];
+  const asked: string[] = [];
+  const next = async (message: string, opts: { validate?: (v: string) => true | string } = {}) => {
+    asked.push(message);
+    for (;;) {
+      const a = answers.shift();
+      if (a === undefined) throw new Error(`no answer left for ${message}`);
+      const ok = opts.validate ? opts.validate(a) : true;
+      if (ok === true) return a;
+      refused.push(`${a}: ${ok}`);
+    }
+  };
+  return { canPrompt: true, asked, refused, input: next, password: next, confirm: async () => true };
+}
+
+describe('prompts', () => {
+  it('check each answer as it is typed: a country name is taken, a bad one asked again', async () => {
+    const t = typist(['Prompted Co', 'not a domain', 'prompted.example', 'Narnia', 'Germany']);
+    const r = await runInProcess(['company', 'create', '--json'], env, { tty: true, prompter: t });
+    expect(r.code, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout)).toMatchObject({ name: 'Prompted Co', domain: 'prompted.example', country: 'DE' });
+    expect(t.refused).toHaveLength(2);
+  });
+
+  it('password rules are shown up front and a weak password is asked again, not refused at the end', async () => {
+    const t = typist(['short', 'a-long-enough-passphrase', 'a-different-one-entirely', 'a-long-enough-passphrase']);
+    const r = await runInProcess(['user', 'add', 'carol', '--role', 'viewer'], env, { tty: true, prompter: t });
+    expect(r.code, r.stderr).toBe(0);
+    expect(t.asked[0]).toContain('at least 12 characters');
+    expect(t.refused).toEqual([expect.stringContaining('at least 12'), expect.stringContaining('differ')]);
+  });
+});
