@@ -70,6 +70,8 @@ export async function importRun(ctx: Context, file: string | undefined, opts: Im
   }
   const { parseImportFlags, importDeps, withImportCancellation, writeImportSummary, exitCodeOf } = await import('../../src/io/import-cli.js');
   const options = parseImportFlags(file, opts);
+  // Every flag is checked before a job row exists: a typo leaves no failed job behind.
+  await (await import('../../src/services/import/source.js')).checkEncoding(options.encoding);
   if (opts.queue) return (await import('../../src/io/worker-cli.js')).queueImportRun(ctx, options);
   const { runImport } = await import('../../src/services/import/index.js');
   const { importProgress } = await import('../../src/io/progress.js');
