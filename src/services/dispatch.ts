@@ -18,6 +18,13 @@ export interface EventHandler {
   handle(batch: ClaimedDelivery[]): Promise<HandlerResult | void>;
   /** The handler marks its deliveries done itself, in the transaction of its effect. */
   acksItself?: boolean;
+  /** Let go of what it holds open (the broker's connection); called when the handlers are done. */
+  close?(): Promise<void>;
+}
+
+/** Close every handler that holds something open; never throws. */
+export async function closeHandlers(handlers: EventHandler[]): Promise<void> {
+  for (const h of handlers) await h.close?.().catch(() => undefined);
 }
 
 export interface DispatchSettings {
