@@ -292,6 +292,8 @@ export async function runCli(argv: string[], io: IO, env: Record<string, string 
     ctx = createContext(io, env, cmd.optsWithGlobals<GlobalOptions>(), prompter, argv.slice(2));
     const started = performance.now();
     const path = commandPath(cmd);
+    // An upgrade's `db migrate` authenticates against the store it is about to migrate.
+    if (path === 'db migrate') ctx.schemaPendingOk = true;
     let code: number = ExitCode.ok;
     try {
       const need = COMMAND_ROLES[path];

@@ -16,6 +16,9 @@ export interface ImportCommandOptions {
   rejects?: string;
   force?: boolean;
   chunkSize: string;
+  maxRecordSize?: string;
+  maxGzipRatio?: string;
+  wait?: string;
 }
 
 const collect = (v: string, prev: string[] = []) => [...prev, v];
@@ -35,6 +38,9 @@ export function register(program: Command, run: Runner): Command {
     .option('--rejects <file>', 'where rejected rows go, a new file (default: <state dir>/imports/job-<id>-rejects.csv)')
     .option('--force', 'replace an existing --rejects file')
     .option('--chunk-size <n>', 'rows per transaction (and per checkpoint)', '100000')
+    .option('--max-record-size <MiB>', 'the longest record (CSV row, NDJSON line, JSON element) read, in MiB (default 1)')
+    .option('--max-gzip-ratio <n>', 'refuse gzip input that expands more than n times its size (default 100; 0: no limit)')
+    .option('--wait <duration>', 'SQLite: how long to wait for another import into the same store (default 1h; 0: do not wait)')
     .addHelpText(
       'after',
       `

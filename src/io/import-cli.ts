@@ -3,6 +3,7 @@ import type { Context } from '../context.js';
 import { CompanyctlError, ExitCode } from '../errors.js';
 import { explicitMappings } from '../services/import/mapping.js';
 import { IMPORT_KEYS, type ImportDeps, type ImportKey, type ImportOptions, type ImportSummary, type InputFormat, type MaxErrors } from '../services/import/index.js';
+import { parseDuration, parsePositiveInt } from './flags.js';
 import { outputFormat, writeJson, writeRecord } from './output.js';
 import { withCancellation } from './cancellation.js';
 
@@ -31,7 +32,7 @@ export function parseMaxErrors(value: string | undefined): MaxErrors | undefined
 
 export function parseImportFlags(
   file: string,
-  opts: { format?: string; encoding?: string; map?: string[]; mapping?: string; key: string; maxErrors?: string; dryRun?: boolean; rejects?: string; force?: boolean; chunkSize: string },
+  opts: { format?: string; encoding?: string; map?: string[]; mapping?: string; key: string; maxErrors?: string; dryRun?: boolean; rejects?: string; force?: boolean; chunkSize: string; maxRecordSize?: string; maxGzipRatio?: string; wait?: string },
 ): ImportOptions {
   if (!/^\d+$/.test(opts.chunkSize) || Number(opts.chunkSize) < 1 || Number(opts.chunkSize) > 1_000_000) {
     throw usage('--chunk-size', `${JSON.stringify(opts.chunkSize)} is not a whole number from 1 to 1000000`);
@@ -47,7 +48,23 @@ export function parseImportFlags(
     dryRun: !!opts.dryRun,
     rejectsFile: opts.rejects,
     force: !!opts.force,
+    maxRecordChars: opts.maxRecordSize === undefined ? undefined : parsePositiveInt(opts.maxRecordSize, '--max-record-size')! * (1 << 20),
+    maxGzipRatio: parseGzipRatio(opts.maxGzipRatio),
+    waitMs: parseWait(opts.wait),
   };
+}
+
+/** --wait: a duration (30m, 6h) or 0 (do not wait for other imports). */
+export function parseWait(value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  if (value.trim() === '0') return 0;
+  return parseDuration('--wait', value, { units: ['s', 'm', 'h', 'd'], example: '30m, 6h, or 0' });
+}
+
+function parseGzipRatio(value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  if (!/^\d+$/.test(value) || !Number.isSafeInteger(Number(value))) throw usage('--max-gzip-ratio', `${JSON.stringify(value)} is not a whole number (0: no limit)`);
+  return Number(value);
 }
 
 export function parseJobId(value: string): number {
@@ -78,9 +95,9 @@ function bulkBytesFromEnv(v: string | undefined): number | undefined {
   return Number(v);
 }
 
-/** Ctrl-C stops after the chunk in flight, leaving a resumable job. */
+/** Ctrl-C or SIGTERM stops reading at once; the chunk in flight commits what it has, and the job stays resumable. */
 export const withImportCancellation = <T>(ctx: Context, fn: (signal: AbortSignal) => Promise<T>): Promise<T> =>
-  withCancellation(ctx, 'stopping after the chunk in flight; the job stays resumable', fn);
+  withCancellation(ctx, 'stopping: reading stops now and the chunk in flight commits what it has; the job stays resumable', fn);
 
 export function exitCodeOf(s: ImportSummary): number {
   return s.rejected > 0 ? ExitCode.partial : ExitCode.ok;

@@ -275,10 +275,10 @@ export async function writeInTransaction(
   return { company: r.company, before: r.before, eventId };
 }
 
-/** After commit: what the write touched must not be served stale. */
-export function afterCommit(deps: Pick<CompanyDeps, 'cache' | 'committed'>, r: WriteResult & { before?: Company }): void {
-  deps.cache?.delete(companyCacheKeys(r.company, r.before));
-  deps.committed?.(r.eventId);
+/** After commit: what the writes touched must not be served stale (one invalidation for a whole batch). */
+export function afterCommit(deps: Pick<CompanyDeps, 'cache' | 'committed'>, ...results: (WriteResult & { before?: Company })[]): void {
+  deps.cache?.delete(companyCacheKeys(...results.flatMap((r) => [r.company, r.before])));
+  for (const r of results) deps.committed?.(r.eventId);
 }
 
 /**

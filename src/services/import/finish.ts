@@ -26,7 +26,7 @@ export interface RunState {
   checksum?: string;
 }
 
-const KEEP_CODE = new Set<ErrorCode>(['COMPANYCTL_FILE_EXISTS', 'COMPANYCTL_USAGE', 'COMPANYCTL_DISK_FULL']);
+const KEEP_CODE = new Set<ErrorCode>(['COMPANYCTL_FILE_EXISTS', 'COMPANYCTL_USAGE', 'COMPANYCTL_DISK_FULL', 'COMPANYCTL_IMPORT_INPUT_CHANGED']);
 
 export interface StopReason {
   state: JobState;
