@@ -4,7 +4,7 @@ import { CompanyctlError, ExitCode } from '../errors.js';
 import { explicitMappings } from '../services/import/mapping.js';
 import { IMPORT_KEYS, type ImportDeps, type ImportKey, type ImportOptions, type ImportSummary, type InputFormat, type MaxErrors } from '../services/import/index.js';
 import { parseDuration, parsePositiveInt } from './flags.js';
-import { outputFormat, plainLine, writeJson, writeRecord, writeTable } from './output.js';
+import { outputFormat, writeJson, writeRecord } from './output.js';
 import { withCancellation } from './cancellation.js';
 
 const usage = (flag: string, message: string, hint?: string) => new CompanyctlError('COMPANYCTL_USAGE', `${flag}: ${message}`, { field: flag, hint });

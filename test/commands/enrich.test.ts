@@ -174,7 +174,7 @@ describe('enrich', () => {
   });
 
   it('an answer whose values are invalid fails the company and names the fields', async () => {
-    api.handler = () => ({ body: { data: { address: { country: 'Germany' } } } });
+    api.handler = () => ({ body: { data: { address: { country: 'Atlantis' } } } });
     const r = await json(['enrich', '--ids', '1,2']);
     expect(r.code).toBe(1);
     expect(r.doc.failures[0]).toMatchObject({ code: 'COMPANYCTL_INVALID_INPUT' });
