@@ -4,6 +4,7 @@
 // inbound messages that was ~90% of the time). Same SQL effects; PostgreSQL keeps the ORM path.
 import type { Database, Statement } from 'better-sqlite3';
 import type { CompanyInput, ExternalId } from '../../domain/company.js';
+import { nameFoldColumn } from '../../domain/name-fold.js';
 import * as orm from './company-write.js';
 import { connectionOf } from './import-write.js';
 import type { SqlReader, StoreTx } from './store.js';
@@ -27,12 +28,14 @@ function stmt(db: Database, sql: string): Statement {
 
 const COLUMNS = [
   'name', 'legal_name', 'domain', 'website', 'registration_number', 'registration_country', 'lei', 'industry', 'employees', 'revenue_amount',
-  'revenue_currency', 'address_line1', 'address_line2', 'city', 'region', 'postcode', 'country', 'status', 'incorporation_date', 'tags',
+  'revenue_currency', 'address_line1', 'address_line2', 'city', 'region', 'postcode', 'country', 'status', 'incorporation_date', 'tags', 'name_fold',
 ] as const;
 
 const values = (c: CompanyInput): unknown[] => [
   c.name, c.legalName, c.domain, c.website, c.registrationNumber, c.registrationCountry, c.lei, c.industry, c.employees, c.revenueAmount,
   c.revenueCurrency, c.addressLine1, c.addressLine2, c.city, c.region, c.postcode, c.country, c.status, c.incorporationDate, JSON.stringify(c.tags),
+  // The search column, as company-write.ts derives it (src/domain/name-fold.ts).
+  nameFoldColumn(c.name),
 ];
 
 const INSERT = `insert into company (${COLUMNS.join(', ')}, version, created_at, updated_at, deleted_at) values (${COLUMNS.map(() => '?').join(', ')}, 1, ?, ?, null)`;

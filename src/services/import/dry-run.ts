@@ -1,6 +1,7 @@
 // The dry run: the read stage over the whole input (validation and the in-file duplicate
 // check included), nothing written; rejects go to --rejects when given.
 import { resolve } from 'node:path';
+import { CompanyctlError } from '../../errors.js';
 import { FORMATS } from './formats.js';
 import { openReader, pipelineOptions } from './reader.js';
 import { RejectsFile } from './rejects.js';
@@ -10,7 +11,8 @@ import type { ImportDeps, ImportOptions, ImportProgress, ImportSummary } from '.
 /** Rejects a dry run shows on stderr; the rest are counted ("N more rejects") and go to --rejects. */
 const SHOWN = 20;
 
-export async function dryRun(deps: ImportDeps, opts: ImportOptions, progress: ImportProgress): Promise<ImportSummary> {
+export async function dryRun(deps: ImportDeps, opts: ImportOptions, progress: ImportProgress, signal?: AbortSignal): Promise<ImportSummary> {
+  const stopped = new Promise<undefined>((resolve) => signal?.addEventListener('abort', () => resolve(undefined), { once: true }));
   const started = Date.now();
   const src = openReader(deps, pipelineOptions(opts, 0, deps.now(), false, true));
   let header: PipelineHeader | undefined;
@@ -20,7 +22,8 @@ export async function dryRun(deps: ImportDeps, opts: ImportOptions, progress: Im
   let rejects: RejectsFile | undefined;
   try {
     for (;;) {
-      const ev = await src.next();
+      const ev = signal?.aborted ? undefined : await Promise.race([src.next(), stopped]);
+      if (signal?.aborted) throw new CompanyctlError('COMPANYCTL_CANCELLED', `dry run stopped after ${records} rows; nothing was written`);
       if (!ev) break;
       if (ev.type === 'header') {
         header = ev.header;

@@ -6,6 +6,8 @@ import type { InputRecord } from './parse.js';
 export interface RecordOptions {
   /** JSON: the keys leading to the records (--records data); [] for the root. */
   recordsPath?: readonly string[];
+  /** The longest record read before the read stops (--max-record-size). */
+  maxRecordChars?: number;
 }
 
 export interface FormatSpec {
@@ -26,24 +28,24 @@ const TABLE = {
   csv: {
     extensions: ['.csv'],
     tabular: true,
-    records: async function* (text, head) {
-      yield* (await parse()).delimitedRecords(text, head, ',');
+    records: async function* (text, head, opts) {
+      yield* (await parse()).delimitedRecords(text, head, ',', opts?.maxRecordChars);
     },
     rejects: 'csv',
   },
   tsv: {
     extensions: ['.tsv', '.tab'],
     tabular: true,
-    records: async function* (text, head) {
-      yield* (await parse()).delimitedRecords(text, head, '\t');
+    records: async function* (text, head, opts) {
+      yield* (await parse()).delimitedRecords(text, head, '\t', opts?.maxRecordChars);
     },
     rejects: 'csv',
   },
   ndjson: {
     extensions: ['.ndjson', '.jsonl'],
     tabular: false,
-    records: async function* (text) {
-      yield* (await parse()).ndjsonRecords(text);
+    records: async function* (text, _head, opts) {
+      yield* (await parse()).ndjsonRecords(text, opts?.maxRecordChars);
     },
     rejects: 'ndjson',
   },
@@ -53,8 +55,8 @@ const TABLE = {
     records: async function* (text, head, opts) {
       const p = await parse();
       // An array at the root takes the plain scanner; an object of records, or records under a path, the document scanner.
-      if (opts?.recordsPath === undefined && !head.trimStart().startsWith('{')) yield* p.jsonArrayRecords(text);
-      else yield* p.jsonDocumentRecords(text, opts?.recordsPath ?? []);
+      if (opts?.recordsPath === undefined && !head.trimStart().startsWith('{')) yield* p.jsonArrayRecords(text, opts?.maxRecordChars);
+      else yield* p.jsonDocumentRecords(text, opts?.recordsPath ?? [], opts?.maxRecordChars);
     },
     rejects: 'ndjson',
   },

@@ -100,7 +100,9 @@ export function readMappings(maps: string[], mappingFile?: string): Mappings {
   }
   for (const m of maps) {
     const i = m.lastIndexOf('=');
-    if (i <= 0) throw usage('--map', `${JSON.stringify(m)} must look like column=field (e.g. "Firma=name")`);
+    if (i <= 0 || m.slice(0, i).trim() === '' || m.slice(i + 1).trim() === '') {
+      throw usage('--map', `${JSON.stringify(m)} must look like column=field (e.g. "Firma=name"; "Notes=-" ignores a column)`);
+    }
     pairs.push(['--map', m.slice(0, i), m.slice(i + 1)]);
   }
   const explicit = new Map<string, InputField | null>();

@@ -71,13 +71,13 @@ export class RejectsFile {
     }
     let out = '';
     for (const r of rejects) {
-      let row: unknown = r.text;
+      const entry = (row: unknown) => `${JSON.stringify(r.file === undefined ? { line: r.line, field: r.field, reason: r.reason, row } : { file: r.file, line: r.line, field: r.field, reason: r.reason, row })}\n`;
       try {
-        row = r.text === undefined ? null : JSON.parse(r.text);
+        out += entry(r.text === undefined ? null : JSON.parse(r.text));
       } catch {
-        // not JSON: keep the text as it was
+        // Not JSON, or nested too deep to write back: keep the text as it was.
+        out += entry(r.text ?? null);
       }
-      out += `${JSON.stringify(r.file === undefined ? { line: r.line, field: r.field, reason: r.reason, row } : { file: r.file, line: r.line, field: r.field, reason: r.reason, row })}\n`;
     }
     this.append(out);
   }
