@@ -31,6 +31,7 @@ export interface GlobalOptions {
   yes?: boolean;
   profile?: string;
   metricsFile?: string;
+  color?: boolean; // commander's --no-color sets this to false
 }
 
 export interface IO {

@@ -4,7 +4,7 @@ import { CompanyctlError, ExitCode } from '../errors.js';
 import { explicitMappings } from '../services/import/mapping.js';
 import { IMPORT_KEYS, type ImportDeps, type ImportKey, type ImportOptions, type ImportSummary, type InputFormat, type MaxErrors } from '../services/import/index.js';
 import { parseDuration, parsePositiveInt } from './flags.js';
-import { outputFormat, plainLine, writeJson, writeTable } from './output.js';
+import { outputFormat, plainLine, writeJson, writeRecord, writeTable } from './output.js';
 import { withCancellation } from './cancellation.js';
 
 const usage = (flag: string, message: string, hint?: string) => new CompanyctlError('COMPANYCTL_USAGE', `${flag}: ${message}`, { field: flag, hint });
@@ -106,7 +106,8 @@ export function exitCodeOf(s: ImportSummary): number {
 export async function writeImportSummary(ctx: Context, s: ImportSummary): Promise<void> {
   const format = outputFormat(ctx);
   if (format === 'json') return writeJson(ctx, s);
-  const n = (x: number) => x.toLocaleString('en-US');
+  // Thousands separators for a person; raw numbers for cut, awk and sort.
+  const n = (x: number) => (format === 'table' ? x.toLocaleString('en-US') : x);
   const entries: [string, unknown][] = [
     ['job', s.jobId ?? '(dry run: nothing written)'],
     ['state', s.state],
@@ -123,6 +124,5 @@ export async function writeImportSummary(ctx: Context, s: ImportSummary): Promis
   ];
   if (s.resumedFrom) entries.push(['resumed after row', n(s.resumedFrom)]);
   if (s.unknownColumns.length) entries.push(['unknown columns', s.unknownColumns.join(', ')]);
-  if (format === 'table') await writeTable(ctx, ['import', ''], entries);
-  else for (const e of entries) ctx.io.stdout.write(plainLine(e));
+  await writeRecord(ctx, Object.fromEntries(entries));
 }

@@ -62,7 +62,7 @@ describe('export -o', () => {
     expect(statSync('/dev/null').isCharacterDevice()).toBe(true);
     expect(existsSync('/dev/null')).toBe(true);
     const dir = await cli(['export', '-o', home.home, '--force', '--json']);
-    expect(dir.code).toBe(1);
-    expect(JSON.parse(dir.stderr).error.code).toBe('COMPANYCTL_FILE_UNWRITABLE');
+    expect(dir.code).toBe(2);
+    expect(JSON.parse(dir.stderr).error.code).toBe('COMPANYCTL_FILE_EXISTS');
   });
 });

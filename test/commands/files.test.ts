@@ -56,8 +56,8 @@ describe('export -o', () => {
     expect(statSync('/dev/full').isCharacterDevice()).toBe(true);
   });
 
-  it('a folder as the target: exit 1; a good path still works and leaves no partial file', async () => {
-    expect((await cli(['export', '-o', home.home])).code).toBe(1);
+  it('a folder as the target: a usage error; a good path still works and leaves no partial file', async () => {
+    expect((await cli(['export', '-o', home.home])).code).toBe(2);
     const out = join(home.home, 'out');
     mkdirSync(out);
     const r = await cli(['export', '-o', join(out, 'x.csv')]);

@@ -117,7 +117,7 @@ export async function migrateStore(loc: StoreLocation): Promise<{ applied: strin
     const read = ormReader(orm.em.fork());
     const status = await readSchemaStatus(read);
     assertSchemaCurrent(loc, { ...status, pending: [], initialised: true });
-    if (loc.dialect === 'sqlite' && status.applied.length > 0) {
+    if (status.applied.length > 0) {
       // A bulk import killed before its end left the secondary indexes dropped: build them
       // first (a later migration may expect them).
       const { deferredBy, restoreIndexes } = await import('./import-indexes.js');

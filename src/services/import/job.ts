@@ -64,7 +64,7 @@ export async function runImport(deps: ImportDeps, opts: ImportOptions, progress:
   let job: ImportJob | undefined = await j.latestJob(store.read, identity);
   let resumed = false;
   if (job && (job.state === 'running' || job.state === 'failed' || job.state === 'cancelled')) {
-    if (job.state === 'running' && jobOwnerAlive(job, now)) throw lockedError(job);
+    if (job.state === 'running' && jobOwnerAlive(job, now, deps.ownerAlive)) throw lockedError(job);
     if (rejectsFile) checkRejectsPath(rejectsFile, { force: opts.force, input: source, ownedByJob: job.rejectsFile ?? undefined });
     const claimed = job;
     await turn.write(() => claim(store, claimed, owner, now));
@@ -118,7 +118,7 @@ export async function resumeImport(
     });
   }
   const now = deps.now();
-  if (job.state === 'running' && jobOwnerAlive(job, now)) throw lockedError(job);
+  if (job.state === 'running' && jobOwnerAlive(job, now, deps.ownerAlive)) throw lockedError(job);
   const source = input !== undefined ? (input === '-' ? '-' : resolve(input)) : job.source;
   const streamedJob = isStreamedJob(job);
   if (streamedJob && input === undefined) {

@@ -8,9 +8,9 @@ import { describeLockOwner, lockHolderAlive } from '../../infra/run-lock.js';
 /** A run whose heartbeat (its last checkpoint) is older than this, on another host, is taken for dead. */
 const STALE_MS = 10 * 60_000;
 
-/** Whether the run holding the job's lock is still alive. */
-export function jobOwnerAlive(job: ImportJob, now: Date): boolean {
-  return lockHolderAlive(job.lockOwner, job.heartbeatAt, now, STALE_MS);
+/** Whether the run holding the job's lock is still alive (`told`: what the caller knows of it). */
+export function jobOwnerAlive(job: ImportJob, now: Date, told?: (owner: string) => boolean | undefined): boolean {
+  return (job.lockOwner ? told?.(job.lockOwner) : undefined) ?? lockHolderAlive(job.lockOwner, job.heartbeatAt, now, STALE_MS);
 }
 
 export function lockedError(job: ImportJob): CompanyctlError {

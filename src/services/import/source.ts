@@ -166,8 +166,8 @@ export interface DecodedInput {
   text: AsyncGenerator<string>;
 }
 
-/** Bytes -> text. A BOM decides UTF-8 / UTF-16; otherwise `encoding` (default UTF-8, strict). */
-export async function decode(src: AsyncIterable<Buffer>, stats: InputStats, encoding: string | undefined, hash?: StreamHash, maxGzipRatio?: number): Promise<DecodedInput> {
+/** --encoding names an encoding iconv-lite knows (checked by the command before any job exists, and here). */
+export async function checkEncoding(encoding: string | undefined): Promise<void> {
   const { default: iconv } = await import('iconv-lite');
   if (encoding !== undefined && !iconv.encodingExists(encoding)) {
     throw new CompanyctlError('COMPANYCTL_USAGE', `--encoding: ${JSON.stringify(encoding)} is not an encoding this companyctl knows`, {
@@ -175,6 +175,12 @@ export async function decode(src: AsyncIterable<Buffer>, stats: InputStats, enco
       hint: 'e.g. utf-8, utf-16le, windows-1252, latin1, iso-8859-15, macintosh, cp850',
     });
   }
+}
+
+/** Bytes -> text. A BOM decides UTF-8 / UTF-16; otherwise `encoding` (default UTF-8, strict). */
+export async function decode(src: AsyncIterable<Buffer>, stats: InputStats, encoding: string | undefined, hash?: StreamHash, maxGzipRatio?: number): Promise<DecodedInput> {
+  const { default: iconv } = await import('iconv-lite');
+  await checkEncoding(encoding);
   const bytes = decompressed(src, stats, hash, maxGzipRatio);
   const head = await bytes.next();
   const first = head.done ? Buffer.alloc(0) : head.value;
