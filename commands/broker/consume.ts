@@ -51,6 +51,8 @@ export async function consumeRun(ctx: Context, queue: string, opts: ConsumeOptio
   const { withCancellation } = await import('../../src/io/cancellation.js');
   const { writeRecord } = await import('../../src/io/output.js');
 
+  // The password first: a missing one is an error before anything starts.
+  const endpoint = await brokerEndpoint(config, ctx.env);
   const dispatchDeps = await dispatchDepsFor(eventsEnv(ctx));
   const dispatcher = new Dispatcher(dispatchDeps);
   ctx.notice(`consuming ${queue} from ${config.url} (Ctrl-C or SIGTERM to stop)`);
@@ -59,7 +61,7 @@ export async function consumeRun(ctx: Context, queue: string, opts: ConsumeOptio
       {
         company: { ...companyDeps(ctx), actor: `amqp:${queue}` },
         config,
-        endpoint: () => brokerEndpoint(config, ctx.env),
+        endpoint: async () => endpoint,
         onCommit: () => dispatcher.kick(),
         log: (entry) => appLog(ctx, entry),
         notice: (m) => ctx.notice(m),

@@ -13,6 +13,7 @@ export interface EnrichCommandOptions extends FilterFlags {
   overwrite?: boolean;
   refresh?: boolean;
   restart?: boolean;
+  queue?: boolean;
 }
 
 const collect = (v: string, prev: string[] = []) => [...prev, v];
@@ -29,6 +30,7 @@ export function register(program: Command, run: Runner): Command {
     .option('--overwrite', 'also replace values that were set by hand (default: keep them)')
     .option('--refresh', 'ask the API again even when a cached answer is still fresh')
     .option('--restart', 'abandon an unfinished run of the same selection and start afresh')
+    .option('--queue', 'check the selection, queue the run and return at once with the job id; a worker runs it')
     .addHelpText(
       'after',
       `
@@ -48,12 +50,41 @@ Examples:
 
 export async function enrichRun(ctx: Context, opts: EnrichCommandOptions): Promise<number> {
   const { CompanyctlError, ExitCode } = await import('../../src/errors.js');
+  if (opts.queue) {
+    await runEnrich(ctx, opts, undefined, undefined, { checkOnly: true });
+    return (await import('../../src/io/worker-cli.js')).queueEnrichRun(ctx, { ...opts, queue: undefined });
+  }
+  const progress = await enrichProgress(ctx);
+  const { withCancellation } = await import('../../src/io/cancellation.js');
+  const summary = (await withCancellation(ctx, 'stopping: requests in flight are dropped and the run stays resumable', (signal) => runEnrich(ctx, opts, progress, signal)))!;
+  await writeSummary(ctx, summary);
+  const succeeded = summary.enriched + summary.unchanged + summary.notFound + summary.skipped;
+  if (summary.failed > 0 && succeeded === 0) {
+    throw new CompanyctlError('COMPANYCTL_ENRICH_FAILED', `every company of enrich run ${summary.runId} failed (${summary.failed})`, {
+      hint: 'check the API (baseUrl, key, status) and run the same command again: only failed companies are not retried; use --restart to retry them',
+      data: { runId: summary.runId },
+    });
+  }
+  return summary.failed > 0 ? ExitCode.partial : ExitCode.ok;
+}
+
+/**
+ * The run itself, from the command's options (also what a worker runs for `enrich --queue`, with
+ * the submitter as `actor`). `checkOnly`: validate the selection flags and stop.
+ */
+export async function runEnrich(
+  ctx: Context,
+  opts: EnrichCommandOptions,
+  progress: EnrichProgress | undefined,
+  signal: AbortSignal | undefined,
+  extra: { checkOnly?: boolean; actor?: string } = {},
+): Promise<EnrichSummary | undefined> {
+  const { CompanyctlError } = await import('../../src/errors.js');
   const { parseEnrichConfig } = await import('../../src/services/enrich-config.js');
   const { enrichCompanies, resolveApiKey } = await import('../../src/services/enrich.js');
   const { parseListOptions } = await import('../../src/io/list-options.js');
   const { companyDeps } = await import('../../src/context.js');
 
-  const config = parseEnrichConfig(ctx.config().enrich, ctx.paths.configFile);
   const filters = { name: opts.name, country: opts.country, industry: opts.industry, status: opts.status, tag: opts.tag, updatedSince: opts.updatedSince };
   const anyFilter = Object.values(filters).some((v) => v !== undefined);
   let ids: number[] | undefined;
@@ -68,27 +99,17 @@ export async function enrichRun(ctx: Context, opts: EnrichCommandOptions): Promi
   }
   const list = ids ? undefined : parseListOptions({ ...filters, sort: 'id', limit: opts.limit }, ctx.now(), true);
   const raw = ids ? { ids } : { ...Object.fromEntries(Object.entries(filters).filter(([, v]) => v !== undefined)), ...(opts.limit ? { limit: opts.limit } : {}) };
+  // Queued runs use the API settings of the host whose worker runs them.
+  if (extra.checkOnly) return undefined;
 
+  const config = parseEnrichConfig(ctx.config().enrich, ctx.paths.configFile);
   const { keychain } = await import('../../src/infra/credentials.js');
   const apiKey = await resolveApiKey(config, ctx.env, (account) => keychain.get({ account, file: '' }));
-  const progress = await enrichProgress(ctx);
-  const go = (signal?: AbortSignal) =>
-    enrichCompanies(
-      { company: companyDeps(ctx), config, apiKey, cache: ctx.cache(), progress, signal },
-      { list, ids, raw },
-      { overwrite: opts.overwrite, onlyMissing: opts.onlyMissing, refresh: opts.refresh, restart: opts.restart },
-    );
-  const { withCancellation } = await import('../../src/io/cancellation.js');
-  const summary = await withCancellation(ctx, 'stopping: requests in flight are dropped and the run stays resumable', go);
-  await writeSummary(ctx, summary);
-  const succeeded = summary.enriched + summary.unchanged + summary.notFound + summary.skipped;
-  if (summary.failed > 0 && succeeded === 0) {
-    throw new CompanyctlError('COMPANYCTL_ENRICH_FAILED', `every company of enrich run ${summary.runId} failed (${summary.failed})`, {
-      hint: 'check the API (baseUrl, key, status) and run the same command again: only failed companies are not retried; use --restart to retry them',
-      data: { runId: summary.runId },
-    });
-  }
-  return summary.failed > 0 ? ExitCode.partial : ExitCode.ok;
+  return enrichCompanies(
+    { company: { ...companyDeps(ctx), ...(extra.actor ? { actor: extra.actor } : {}) }, config, apiKey, cache: ctx.cache(), progress, signal },
+    { list, ids, raw },
+    { overwrite: opts.overwrite, onlyMissing: opts.onlyMissing, refresh: opts.refresh, restart: opts.restart },
+  );
 }
 
 async function writeSummary(ctx: Context, s: EnrichSummary): Promise<void> {

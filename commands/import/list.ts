@@ -13,7 +13,7 @@ export function register(parent: Command, run: Runner): void {
   parent
     .command('list')
     .description('list import jobs, newest first')
-    .addOption(new Option('--state <state>', 'only jobs in this state').choices(['running', 'completed', 'completed_with_rejects', 'failed', 'cancelled']))
+    .addOption(new Option('--state <state>', 'only jobs in this state').choices(['queued', 'running', 'completed', 'completed_with_rejects', 'failed', 'cancelled']))
     .option('--limit <n>', 'at most n jobs', '20')
     .option('--ndjson', 'one JSON object a line')
     .addHelpText('after', '\nExamples:\n  companyctl import list\n  companyctl import list --state failed --json')
@@ -26,18 +26,18 @@ export async function listRun(ctx: Context, opts: ImportListOptions): Promise<nu
     throw new CompanyctlError('COMPANYCTL_USAGE', `--limit: ${JSON.stringify(opts.limit)} is not a positive whole number`, { field: '--limit' });
   }
   const { listImportJobs } = await import('../../src/services/import/index.js');
-  const { outputFormat, plainLine, writeJson, writeNdjson, writeTable } = await import('../../src/io/output.js');
-  const jobs = await listImportJobs({ store: () => ctx.store() }, { limit: Number(opts.limit), state: opts.state as never });
+  const { outputFormat, writeJson, writeList, writeNdjson } = await import('../../src/io/output.js');
+  const { withQueuedImports } = await import('../../src/services/worker/queue.js');
+  const limit = Number(opts.limit);
+  const found = opts.state === 'queued' ? [] : await listImportJobs({ store: () => ctx.store() }, { limit, state: opts.state as never });
+  // Queued imports (import --queue) that no worker has started yet come first; the rest name their queued job and worker.
+  const jobs = await withQueuedImports(await ctx.store(), found, { limit, state: opts.state });
   const format = outputFormat(ctx, { ndjson: opts.ndjson });
   if (format === 'json') return writeJson(ctx, { items: jobs }), 0;
   if (format === 'ndjson') return jobs.forEach((j) => writeNdjson(ctx, j)), 0;
-  const header = ['id', 'state', 'source', 'rows', 'inserted', 'updated', 'unchanged', 'rejected', 'startedAt'];
-  const rows = jobs.map((j) => [j.id, j.state, j.source, j.rowsDone, j.inserted, j.updated, j.unchanged, j.rejected, j.startedAt]);
-  if (format === 'table') {
-    if (jobs.length === 0) ctx.notice('no import jobs');
-    else await writeTable(ctx, header, rows);
-  } else {
-    for (const r of rows) ctx.io.stdout.write(plainLine(r));
-  }
+  const header = ['id', 'state', 'source', 'rows', 'inserted', 'updated', 'unchanged', 'rejected', 'startedAt', 'queued', 'worker'];
+  const rows = jobs.map((j) => [j.id, j.state, j.source, j.rowsDone, j.inserted, j.updated, j.unchanged, j.rejected, j.startedAt, j.queuedJob?.id, j.queuedJob?.worker]);
+  if (format === 'table' && jobs.length === 0) ctx.notice('no import jobs');
+  else await writeList(ctx, header, rows);
   return 0;
 }

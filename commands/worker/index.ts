@@ -48,6 +48,9 @@ export async function workerRun(ctx: Context, opts: WorkerOptions): Promise<numb
   const events = eventsEnv(ctx, loc.dialect === 'postgresql' ? { cacheInvalidated: () => true } : {});
   events.settings(); // a broken "events" config fails now, not in the loop
   const runners = await jobRunners(ctx);
+  const { enrichJobRunner } = await import('../../src/services/worker/enrich-job.js');
+  const { runEnrich } = await import('../enrich/enrich.js');
+  runners.enrich = enrichJobRunner((job, progress, signal) => runEnrich(ctx, job.options, progress, signal, { actor: `${job.actor} (queued job ${job.id})` }));
   const log = workerLog(ctx, (e) => appLog(ctx, { level: 'error', code: String(e.code ?? 'COMPANYCTL_INTERNAL'), message: e.msg }));
   const report = await withGracefulStop(ctx, GRACE_MS, (stop, deadline) =>
     runWorker(

@@ -5,6 +5,7 @@
 // event id, so a claim cut short by a crash is simply delivered again after its lease.
 import { claimDeliveries, deliveryCounts, recordOutcomes, type ClaimedDelivery, type DeliveryCounts, type Outcome } from '../infra/db/events-store.js';
 import type { Store } from '../infra/db/store.js';
+import { backoffDelay } from '../infra/http.js';
 
 export interface HandlerResult {
   /** Event ids whose delivery failed, with the reason; the rest of the batch is done. */
@@ -58,10 +59,9 @@ export interface DispatchReport {
 
 const emptyReport = (): DispatchReport => ({ fannedOut: 0, delivered: 0, failed: 0, dead: 0, byHandler: {}, errors: [] });
 
-/** Exponential backoff with "equal jitter": half fixed, half random, capped. */
+/** The project's one backoff (infra/http.ts backoffDelay: exponential, "equal jitter", capped) in the dispatcher's units. */
 export function backoffMs(attempt: number, s: Pick<DispatchSettings, 'backoffBaseMs' | 'backoffMaxMs'>, random = Math.random): number {
-  const full = Math.min(s.backoffMaxMs, s.backoffBaseMs * 2 ** Math.max(0, attempt - 1));
-  return Math.round(full / 2 + random() * (full / 2));
+  return backoffDelay(Math.max(1, attempt), { backoffMs: s.backoffBaseMs, maxBackoffMs: s.backoffMaxMs }, random);
 }
 
 /**

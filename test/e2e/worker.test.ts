@@ -6,7 +6,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { ADMIN_PASSWORD, BIN, bootstrapBin, freshPgDatabase, hasScript, PG_SKIP_REASON, PG_URL, runBin, runInProcess, tempHome } from '../helpers.js';
+import { ADMIN_PASSWORD, BIN, bootstrapBin, freshPgDatabase, hasScript, PG_SKIP_REASON, PG_URL, runBin, runBinAsync, runInProcess, tempHome } from '../helpers.js';
+import { byDomain, enrichConfig, startApi } from '../../fixtures/enrich/server.js';
 import { eventually, startWorker, TcpProxy, type WorkerProcess } from '../worker-helpers.js';
 
 const FAST = { worker: { leaseSeconds: 3, heartbeatSeconds: 0.5 } };
@@ -160,7 +161,7 @@ describe.skipIf(!PG_URL)(`companyctl worker on PostgreSQL${PG_URL ? '' : ` (skip
   it('worker status on a terminal, without one, and as JSON', async () => {
     const tty = await runInProcess(['worker', 'status', '--all'], envA, { tty: true });
     expect(tty.code).toBe(0);
-    expect(tty.stdout).toMatch(/│ host\s+│ pid/);
+    expect(tty.stdout).toMatch(/^host\s+pid/m);
     const plain = await runInProcess(['worker', 'status', '--all'], envA);
     expect(plain.stdout.trim().split('\n').length).toBeGreaterThanOrEqual(2);
     expect(plain.stdout).toMatch(/\t(alive|gone)\t/);
@@ -198,6 +199,35 @@ describe('companyctl worker on SQLite', () => {
     expect(runBin(['company', 'create', '--name', 'Globex', '--domain', 'globex.com'], { env }).code).toBe(0);
     expect(auditLines(home.home)).toHaveLength(2);
   });
+
+  it('enrich --queue: checks the selection, queues it; the worker runs it with its host\'s API settings; import wait gives its exit code', async () => {
+    const api = await startApi(byDomain);
+    try {
+      writeConfig(home.home, { ...FAST, enrich: enrichConfig(api.url, { concurrency: 1 }) });
+      const bad = runBin(['enrich', '--ids', 'x', '--queue', '--json'], { env });
+      expect(bad.code).toBe(2);
+      expect(JSON.parse(bad.stderr).error).toMatchObject({ code: 'COMPANYCTL_USAGE', field: '--ids' });
+      const q = runBin(['enrich', '--ids', '1', '--queue', '--json'], { env });
+      expect(q.code, q.stderr).toBe(0);
+      const { jobId, state } = JSON.parse(q.stdout);
+      expect(state).toBe('queued');
+      expect(api.requests).toHaveLength(0);
+      const w = startWorker({ ...env, TEST_ENRICH_KEY: 'k-123' });
+      try {
+        const wait = await runBinAsync(['import', 'wait', String(jobId), '--timeout', '2m', '--json'], { env });
+        expect(wait.code, wait.stderr).toBe(0);
+        expect(JSON.parse(wait.stdout)).toMatchObject({ jobId, state: 'completed', exitCode: 0, enriched: 1, enrichRun: expect.any(Number) });
+        expect(api.requests.length).toBeGreaterThan(0);
+        const c = JSON.parse(runBin(['company', 'get', '1', '--fresh', '--json'], { env }).stdout);
+        expect(c.legalName).not.toBeNull();
+      } finally {
+        await w.stop();
+      }
+    } finally {
+      writeConfig(home.home, FAST);
+      await api.close();
+    }
+  }, 120_000);
 
   it.skipIf(!hasScript)('on a terminal (script(1) pty), logs short lines, not JSON', () => {
     const r = spawnSync('script', ['-qec', `timeout -s INT 10 ${process.execPath} ${BIN} worker`, '/dev/null'], {

@@ -93,9 +93,15 @@ export async function addInputPiece(tx: StoreTx, jobId: number, seq: number, dat
   await runSql(tx, 'insert into queued_job_input (job_id, seq, data) values (?, ?, ?)', [jobId, seq, data]);
 }
 
-/** Staging done: the job joins the queue, and the workers listening are told. */
-export async function enqueue(tx: StoreTx, jobId: number, stagedBytes: number | null, now: string): Promise<void> {
-  await runSql(tx, `update queued_job set state = 'queued', staged_bytes = ?, run_after = ?, updated_at = ? where id = ?`, [stagedBytes, now, now, jobId]);
+/** Staging done: the job joins the queue with its final options, and the workers listening are told. */
+export async function enqueue(tx: StoreTx, jobId: number, stagedBytes: number | null, options: Record<string, unknown>, now: string): Promise<void> {
+  await runSql(tx, `update queued_job set state = 'queued', staged_bytes = ?, options = ?, run_after = ?, updated_at = ? where id = ?`, [
+    stagedBytes,
+    JSON.stringify(options),
+    now,
+    now,
+    jobId,
+  ]);
   await announceJob(tx, jobId);
 }
 

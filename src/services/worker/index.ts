@@ -283,11 +283,13 @@ class Worker {
   private async deliveryLoop(): Promise<void> {
     const d = this.deps;
     let deps: DispatchDeps | undefined;
+    // Woken by a notification (or just busy): claim at once; on a timed poll, look first with a cheap read.
+    let woken = true;
     while (!this.stopping) {
       try {
         deps ??= await dispatchDepsFor(d.events);
         const store = await d.store();
-        if (await anythingDue(store.read, d.now().toISOString())) {
+        if (woken || (await anythingDue(store.read, d.now().toISOString()))) {
           const report = await dispatchDue(deps, { maxDeliveries: deps.settings.batchSize });
           this.record(report);
           if (report.delivered + report.failed + report.dead + report.fannedOut > 0) continue;
@@ -299,7 +301,7 @@ class Worker {
         await this.trouble('event delivery', e);
         continue;
       }
-      await this.eventsWake.sleep(d.settings.pollMs);
+      woken = await this.eventsWake.sleep(d.settings.pollMs);
     }
   }
 
