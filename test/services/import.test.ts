@@ -322,7 +322,7 @@ for (const dialect of dialects) {
       expect(await indexes()).not.toContain('company_name_lower');
       await migrateStore(loc);
       expect(await indexes()).toEqual(all);
-    });
+    }, 120_000);
 
     it('the duplicate check handles company ids far apart and beyond 32 bits', () => {
       const seen = new CompanyBitmap();
