@@ -23,12 +23,14 @@ function editorToken(env: Record<string, string>, name: string): string {
   return r.stdout.trim();
 }
 
+/** The audit lines of company writes (the log also has logins, tokens and the like). */
 const auditLines = (home: string) =>
   readFileSync(join(home, 'state', 'audit.log'), 'utf8')
     .trim()
     .split('\n')
     .filter(Boolean)
-    .map((l) => JSON.parse(l) as { eventId: number; action: string });
+    .map((l) => JSON.parse(l) as { eventId: number; action: string })
+    .filter((l) => l.action.startsWith('company.'));
 
 const delivered = (w: WorkerProcess) => w.lines().filter((l) => l.msg === 'delivered').reduce((n, l) => n + Number(l.delivered), 0);
 
