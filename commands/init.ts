@@ -32,12 +32,12 @@ export async function initRun(ctx: Context, opts: InitOptions): Promise<number> 
       hint: before.pending.length > 0 ? 'run "companyctl db migrate" to upgrade it' : 'nothing to do; "companyctl db status" shows it',
     });
   }
-  const { addUser, checkPassword, checkUsername, countUsers } = await import('../src/services/auth.js');
+  const { addUser, checkPassword, checkUsername, countUsers, passwordRules } = await import('../src/services/auth.js');
   const { readPassword } = await import('../src/io/password.js');
   const { authDeps } = await import('../src/context.js');
   // Ask before creating anything, so a bad password leaves no half-made store behind.
   const admin = checkUsername(opts.admin);
-  const password = await readPassword(ctx, { fromStdin: opts.passwordStdin, confirm: true, prompt: `Password for the admin ${admin}` });
+  const password = await readPassword(ctx, { fromStdin: opts.passwordStdin, confirm: true, prompt: `Password for the admin ${admin}`, rules: passwordRules(admin) });
   checkPassword(password, admin);
   const { applied, storeId } = await migrateStore(loc);
   // A store made anew at the same place must not meet the old one's cached keys or sessions.

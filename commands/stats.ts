@@ -38,7 +38,7 @@ export async function statsRun(ctx: Context, opts: StatsOptions): Promise<number
   const s = await statsSnapshot(eventsEnv(ctx), { top: Number(opts.top) });
   const format = outputFormat(ctx);
   if (format === 'json') writeJson(ctx, s);
-  else if (format === 'table') ctx.io.stdout.write(await dashboard(s));
+  else if (format === 'table') ctx.io.stdout.write(await dashboard(s, await (await import('../src/io/colour.js')).colours(ctx)));
   else for (const row of plainRows(s)) ctx.io.stdout.write(plainLine(row));
   if (opts.check && s.alerts.length > 0) {
     throw new CompanyctlError('COMPANYCTL_ALERTS_FIRING', `${s.alerts.length} alert${s.alerts.length === 1 ? '' : 's'}: ${s.alerts.map((a) => a.message).join('; ')}`, {
@@ -73,15 +73,15 @@ function plainRows(s: Snapshot): unknown[][] {
   return rows;
 }
 
-async function dashboard(s: Snapshot): Promise<string> {
-  const { default: chalk } = await import('chalk');
+async function dashboard(s: Snapshot, chalk: import('chalk').ChalkInstance): Promise<string> {
+  const { cell } = await import('../src/io/output.js');
   const h = (t: string) => chalk.bold(t);
   const n = (v: number | null | undefined) => (v === null || v === undefined ? '-' : v.toLocaleString('en-US'));
   const bar = (v: number, max: number) => '█'.repeat(max > 0 ? Math.max(v > 0 ? 1 : 0, Math.round((v / max) * 20)) : 0);
   const list = (rows: { value: string; count: number }[]) => {
     const max = Math.max(0, ...rows.map((r) => r.count));
-    const w = Math.max(4, ...rows.map((r) => r.value.length));
-    return rows.map((r) => `    ${r.value.padEnd(w)} ${n(r.count).padStart(10)} ${chalk.cyan(bar(r.count, max))}`).join('\n');
+    const w = Math.max(4, ...rows.map((r) => cell(r.value).length));
+    return rows.map((r) => `    ${cell(r.value).padEnd(w)} ${n(r.count).padStart(10)} ${chalk.cyan(bar(r.count, max))}`).join('\n');
   };
   const out: string[] = [];
   out.push(h(`Companies  ${n(s.companies.live)} live`));
@@ -93,15 +93,18 @@ async function dashboard(s: Snapshot): Promise<string> {
   out.push('', h('Events'), `  pending ${n(ev.pending)}  failed ${n(ev.failed)}  ${dead}  delivered ${Object.entries(ev.delivered).map(([k, v]) => `${k} ${n(v)}`).join(', ') || '0'}`);
   const im = s.imports;
   out.push('', h('Imports'), `  rows inserted ${n(im.rows.inserted)}  updated ${n(im.rows.updated)}  unchanged ${n(im.rows.unchanged)}  rejected ${n(im.rows.rejected)}  failed chunks ${n(im.failedChunks)}`);
+  // Runs by how they ended: "with rejects" (exit 3) is not "failed" (exit 1).
+  const run = (k: string) => n(im.runs[k] ?? 0);
+  out.push(`  runs     completed ${run('completed')}  with rejects ${run('completed_with_rejects')}  failed ${run('failed')}  cancelled ${run('cancelled')}`);
   if (im.last) {
     const rate = im.last.rejectRate === null ? '-' : `${(im.last.rejectRate * 100).toFixed(2)}%`;
     out.push(`  last     job ${im.last.jobId ?? '-'} ${im.last.state}, ${n(im.last.rows)} rows, ${rate} rejected, ${im.last.seconds} s, ${n(im.last.rowsPerSecond)} rows/s`);
   }
   out.push(`  last success ${im.lastSuccessAt ?? 'never'}${im.hoursSinceLastSuccess === null ? '' : ` (${im.hoursSinceLastSuccess} h ago)`}`);
   out.push('', h(`Commands  ${n(s.commands.total)} run, ${n(s.commands.failed)} failed`));
-  for (const c of s.commands.byCommand) out.push(`  ${c.command.padEnd(20)} ${n(c.count).padStart(8)}  ${c.failed ? chalk.yellow(`${n(c.failed)} failed`) : ''}${c.failed ? '  ' : ''}avg ${c.avgSeconds} s`);
+  for (const c of s.commands.byCommand) out.push(`  ${cell(c.command).padEnd(20)} ${n(c.count).padStart(8)}  ${c.failed ? chalk.yellow(`${n(c.failed)} failed`) : ''}${c.failed ? '  ' : ''}avg ${c.avgSeconds} s`);
   out.push('', h('Cache'), `  hits ${n(s.cache.hits)}  misses ${n(s.cache.misses)}  hit rate ${s.cache.hitRate === null ? '-' : `${(s.cache.hitRate * 100).toFixed(1)}%`}`);
-  out.push('', h('Alerts'), ...(s.alerts.length ? s.alerts.map((a) => chalk.red(`  ✗ ${a.name}: ${a.message}`)) : [chalk.green('  ✓ none')]));
-  out.push('', chalk.dim(`metrics file ${s.metricsFile}`));
+  out.push('', h('Alerts'), ...(s.alerts.length ? s.alerts.map((a) => chalk.red(`  ✗ ${a.name}: ${cell(a.message)}`)) : [chalk.green('  ✓ none')]));
+  out.push('', chalk.dim(`metrics file ${cell(s.metricsFile)}`));
   return `${out.join('\n')}\n`;
 }

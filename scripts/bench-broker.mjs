@@ -187,10 +187,12 @@ async function main() {
   const n = opts.messages;
   const w = await loadWorkload();
   const tmp = mkdtempSync(join(tmpdir(), 'companyctl-bench-broker-'));
-  const conn = await amqp.connect(URL_);
+  const say = (s) => opts.json || process.stderr.write(`${s}\n`);
+  // No heartbeats on the bench's own admin connection: it idles while a workload runs.
+  const conn = await amqp.connect(`${URL_}?heartbeat=0`);
+  conn.on('error', (e) => say(`bench: admin connection: ${e.message}`));
   const admin = await conn.createChannel();
   const tag = `bench.${process.pid}.${Date.now().toString(36)}`;
-  const say = (s) => opts.json || process.stderr.write(`${s}\n`);
   const dlx = `${tag}.dlx`;
   const created = { queues: [], exchanges: [dlx] };
   try {

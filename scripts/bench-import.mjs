@@ -8,10 +8,10 @@
 // Each cell takes the fastest of --repeat runs (the machine is noisy) and reports seconds,
 // CPU seconds (user + system of the client process, all threads) and peak RSS.
 //   npm run bench:import -- [--rows 200000,1000000] [--repeat 3] [--keys domain,external:crm]
-//                           [--dialects sqlite,postgresql] [--pg-url URL] [--json]
+//                           [--dialects sqlite,postgresql] [--pg-url URL] [--json] [--partial cells.jsonl]
 // It reports; it exits 1 only when a run fails, not when a target is missed.
 import { spawnSync } from 'node:child_process';
-import { createWriteStream, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { appendFileSync, createWriteStream, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { once } from 'node:events';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -35,6 +35,7 @@ function options() {
       json: { type: 'boolean', default: false },
       'pg-url': { type: 'string' },
       'no-pg': { type: 'boolean', default: false },
+      partial: { type: 'string' },
     },
   });
   const list = (v) => String(v).split(',').map((x) => x.trim()).filter(Boolean);
@@ -48,7 +49,7 @@ function options() {
   for (const d of dialects) if (d !== 'sqlite' && d !== 'postgresql') throw new Error(`--dialects: ${d} is not sqlite or postgresql`);
   const pgUrl = values['no-pg'] ? undefined : (values['pg-url'] ?? process.env.COMPANYCTL_TEST_PG_URL);
   if (!pgUrl) dialects = dialects.filter((d) => d !== 'postgresql');
-  return { rows, repeat, keys, dialects, json: values.json, pgUrl };
+  return { rows, repeat, keys, dialects, json: values.json, pgUrl, partial: values.partial };
 }
 
 // ---------------------------------------------------------------- data
@@ -113,7 +114,8 @@ function row(i, r) {
     .join(',');
 }
 
-async function generate(rows) {
+/** The benchmark's CSV of `rows` companies (cached in .bench/); bench:copy imports the same file. */
+export async function generate(rows) {
   mkdirSync(CACHE_DIR, { recursive: true });
   const file = join(CACHE_DIR, `import-${rows}-v${GENERATOR_VERSION}.csv`);
   if (existsSync(file)) return file;
@@ -245,6 +247,7 @@ async function pgDatabase(url) {
 }
 
 const fastest = (runs) => runs.reduce((a, b) => (b.seconds < a.seconds ? b : a));
+const fastestCpu = (runs) => runs.reduce((a, b) => (b.cpuSeconds < a.cpuSeconds ? b : a));
 const ratio = (x, ref) => Math.round((ref.seconds / x.seconds) * 100) / 100;
 
 /** One cell: reference and companyctl alternating `repeat` times, the fastest of each kept. */
@@ -270,7 +273,9 @@ async function cell(file, rows, key, dialect, opts, say) {
   for (const phase of ['fresh', 'rerun']) {
     const ref = fastest(refs[phase]);
     const run = fastest(runs[phase]);
-    out[phase] = { reference: ref, companyctl: run, ratio: ratio(run, ref), target: TARGETS[dialect][phase], peakRssMb: Math.max(...runs[phase].map((r) => r.peakRssMb)) };
+    // CPU ratio: the reference's CPU seconds over companyctl's (SQLite only: psql's work is the server's).
+    const cpuRatio = dialect === 'sqlite' ? Math.round((fastestCpu(refs[phase]).cpuSeconds / fastestCpu(runs[phase]).cpuSeconds) * 100) / 100 : null;
+    out[phase] = { reference: ref, companyctl: run, ratio: ratio(run, ref), cpuRatio, target: TARGETS[dialect][phase], peakRssMb: Math.max(...runs[phase].map((r) => r.peakRssMb)) };
   }
   return out;
 }
@@ -285,21 +290,29 @@ async function main() {
     const file = await generate(rows);
     const bytes = statSync(file).size;
     say(`${file}: ${(bytes / 1e6).toFixed(0)} MB, ${Math.round(bytes / rows)} B/row`);
-    for (const dialect of opts.dialects) for (const key of opts.keys) cells.push(await cell(file, rows, key, dialect, opts, say));
+    for (const dialect of opts.dialects) {
+      for (const key of opts.keys) {
+        const c = await cell(file, rows, key, dialect, opts, say);
+        cells.push(c);
+        // A long matrix keeps what it has measured: one JSON line a finished cell.
+        if (opts.partial) appendFileSync(opts.partial, `${JSON.stringify(c)}\n`);
+      }
+    }
   }
   if (opts.json) {
     process.stdout.write(`${JSON.stringify({ repeat: opts.repeat, targets: TARGETS, cells }, null, 2)}\n`);
     return;
   }
   const out = [
-    `fastest of ${opts.repeat} run(s) per cell; ratio = reference seconds / companyctl seconds; cpu = client user+system seconds`,
-    `${'store'.padEnd(10)} ${'rows'.padStart(9)} ${'key'.padEnd(12)} ${'run'.padEnd(6)} ${'reference'.padStart(16)} ${'companyctl'.padStart(16)} ${'cpu'.padStart(7)} ${'rss'.padStart(7)} ${'ratio'.padStart(6)}  target`,
+    `fastest of ${opts.repeat} run(s) per cell; ratio = reference seconds / companyctl seconds; cpu = client user+system seconds (all threads);`,
+    'cpu ratio = reference CPU / companyctl CPU (SQLite: both do all the work in the client process)',
+    `${'store'.padEnd(10)} ${'rows'.padStart(9)} ${'key'.padEnd(12)} ${'run'.padEnd(6)} ${'reference'.padStart(16)} ${'companyctl'.padStart(16)} ${'cpu'.padStart(7)} ${'rss'.padStart(7)} ${'ratio'.padStart(6)} ${'cpu ratio'.padStart(9)}  target (wall ratio)`,
   ];
   for (const c of cells) {
     for (const phase of ['fresh', 'rerun']) {
       const p = c[phase];
       out.push(
-        `${c.dialect.padEnd(10)} ${c.rows.toLocaleString('en-US').padStart(9)} ${c.key.padEnd(12)} ${phase.padEnd(6)} ${`${p.reference.seconds.toFixed(1)} s`.padStart(16)} ${`${p.companyctl.seconds.toFixed(1)} s`.padStart(16)} ${`${p.companyctl.cpuSeconds.toFixed(1)} s`.padStart(7)} ${`${p.peakRssMb} MB`.padStart(7)} ${`${p.ratio.toFixed(2)}x`.padStart(6)}  >= ${p.target}x ${p.ratio >= p.target ? 'met' : 'MISSED'}`,
+        `${c.dialect.padEnd(10)} ${c.rows.toLocaleString('en-US').padStart(9)} ${c.key.padEnd(12)} ${phase.padEnd(6)} ${`${p.reference.seconds.toFixed(1)} s (cpu ${p.reference.cpuSeconds.toFixed(1)})`.padStart(16)} ${`${p.companyctl.seconds.toFixed(1)} s`.padStart(16)} ${`${p.companyctl.cpuSeconds.toFixed(1)} s`.padStart(7)} ${`${p.peakRssMb} MB`.padStart(7)} ${`${p.ratio.toFixed(2)}x`.padStart(6)} ${(p.cpuRatio === null ? '-' : `${p.cpuRatio.toFixed(2)}x`).padStart(9)}  >= ${p.target}x ${p.ratio >= p.target ? 'met' : 'MISSED'}`,
       );
     }
   }
@@ -309,7 +322,10 @@ async function main() {
   process.stdout.write(`${out.join('\n')}\n`);
 }
 
-main().catch((e) => {
-  process.stderr.write(`bench:import: ${e.message}\n`);
-  process.exitCode = 1;
-});
+// Run only as a script: bench:copy imports the generator from here.
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  main().catch((e) => {
+    process.stderr.write(`bench:import: ${e.message}\n`);
+    process.exitCode = 1;
+  });
+}

@@ -8,6 +8,8 @@ import { escapeControl, terminalSafeJson } from './io/escape.js';
 import type { Prompter } from './io/prompter.js';
 import * as init from '../commands/init.js';
 import * as demo from '../commands/demo.js';
+import * as configCmd from '../commands/config.js';
+import * as completionCmd from '../commands/completion.js';
 import * as companyCreate from '../commands/company/create.js';
 import * as companyGet from '../commands/company/get.js';
 import * as companyList from '../commands/company/list.js';
@@ -70,6 +72,8 @@ import * as workerStatus from '../commands/worker/status.js';
 export const COMMAND_ROLES: Record<string, Role | 'none'> = {
   init: 'none',
   demo: 'none',
+  config: 'none', // paths and settings only: no store, no secrets
+  completion: 'none',
   login: 'none',
   logout: 'none',
   whoami: 'viewer',
@@ -153,11 +157,23 @@ export function buildProgram(run: Runner, argv?: string[]): Command {
     .option('-q, --quiet', 'print no notices on stderr')
     .option('-v, --verbose', 'print more notices on stderr')
     .option('--debug', 'print stack traces of internal errors')
+    .option('--no-color', 'no colour (also when NO_COLOR is set)')
     .option('-y, --yes', 'answer yes to confirmations (needed without a terminal)')
     .addOption(new Option('--profile <name>', 'credential profile, to keep several logins apart').env('COMPANYCTL_PROFILE'))
     .addOption(new Option('--metrics-file <file>', 'where the Prometheus text file goes (default <state dir>/companyctl.prom)').env('COMPANYCTL_METRICS_FILE'))
     .showSuggestionAfterError(true)
-    .helpCommand(false);
+    .helpCommand(false)
+    // Inherited by every command made from here on: global flags show in each command's help.
+    .configureHelp({ showGlobalOptions: true })
+    .addHelpText('after', `
+Help on any command: "companyctl help <command>" or "companyctl <command> --help".
+Settings and paths in force: "companyctl config". Shell completion: "companyctl completion bash|zsh|fish".
+
+Examples:
+  companyctl init && companyctl login
+  companyctl company create --name "Acme Robotics" --domain acme-robotics.de --country DE
+  companyctl import companies.csv && companyctl export -o all.csv
+  COMPANYCTL_TOKEN=... companyctl company list --json | jq '.items[].name'`);
 
   init.register(program, run);
   demo.register(program, run);
@@ -165,20 +181,20 @@ export function buildProgram(run: Runner, argv?: string[]): Command {
   logout.register(program, run);
   whoami.register(program, run);
 
-  const auth = program.command('auth').description('the current login: status and token');
+  const auth = program.command('auth').description('the current login: status and token').addHelpText('after', '\nExamples:\n  companyctl auth status\n  companyctl auth token        # the current token, for a script on this host');
   if (wanted('auth')) {
     authStatus.register(auth, run);
     authToken.register(auth, run);
   }
 
-  const token = program.command('token').description('named API tokens for cron and CI (admin)');
+  const token = program.command('token').description('named API tokens for cron and CI (admin)').addHelpText('after', '\nExamples:\n  companyctl token create --name nightly --role editor --expires 90d\n  companyctl token list\n  companyctl token revoke nightly');
   if (wanted('token')) {
     tokenCreate.register(token, run);
     tokenList.register(token, run);
     tokenRevoke.register(token, run);
   }
 
-  const user = program.command('user').description('users and roles (admin)');
+  const user = program.command('user').description('users and roles (admin)').addHelpText('after', '\nExamples:\n  companyctl user add alice --role editor\n  companyctl user list\n  companyctl user set-role alice viewer\n  companyctl user disable alice');
   if (wanted('user')) {
     userAdd.register(user, run);
     userList.register(user, run);
@@ -188,7 +204,7 @@ export function buildProgram(run: Runner, argv?: string[]): Command {
     userPasswd.register(user, run);
   }
 
-  const company = program.command('company').description('create, read, update and delete companies');
+  const company = program.command('company').description('create, read, update and delete companies').addHelpText('after', '\nExamples:\n  companyctl company create --name "Acme GmbH" --domain acme.de --country DE\n  companyctl company get acme.de\n  companyctl company list --country DE --sort -updatedAt\n  companyctl company update acme.de --city Berlin --if-version 3\n  companyctl company delete acme.de && companyctl company restore acme.de');
   if (wanted('company')) {
     companyCreate.register(company, run);
     companyGet.register(company, run);
@@ -198,7 +214,7 @@ export function buildProgram(run: Runner, argv?: string[]): Command {
     companyRestore.register(company, run);
   }
 
-  const db = program.command('db').description('the store: schema migrations, status, backup, restore and copy');
+  const db = program.command('db').description('the store: schema migrations, status, backup, restore and copy').addHelpText('after', '\nExamples:\n  companyctl db status\n  companyctl db migrate\n  companyctl db backup /backups/companyctl-$(date +%F).db');
   if (wanted('db')) {
     dbMigrate.register(db, run);
     dbStatus.register(db, run);
@@ -207,7 +223,7 @@ export function buildProgram(run: Runner, argv?: string[]): Command {
     dbCopy.register(db, run);
   }
 
-  const cache = program.command('cache').description('the file cache of company reads');
+  const cache = program.command('cache').description('the file cache of company reads').addHelpText('after', '\nExamples:\n  companyctl cache stats\n  companyctl cache clear');
   if (wanted('cache')) {
     cacheStats.register(cache, run);
     cacheClear.register(cache, run);
@@ -228,7 +244,7 @@ export function buildProgram(run: Runner, argv?: string[]): Command {
     enrichList.register(enrich, run);
   }
 
-  const webhook = program.command('webhook').description('outbound webhooks: signed event deliveries (admin)');
+  const webhook = program.command('webhook').description('outbound webhooks: signed event deliveries (admin)').addHelpText('after', '\nExamples:\n  companyctl webhook add https://hooks.example.com/companyctl --events \'company.*\'\n  companyctl webhook list\n  companyctl webhook test 1\n  companyctl webhook remove 1');
   if (wanted('webhook')) {
     webhookAdd.register(webhook, run);
     webhookList.register(webhook, run);
@@ -242,7 +258,7 @@ export function buildProgram(run: Runner, argv?: string[]): Command {
     brokerSetPassword.register(broker, run);
   }
 
-  const events = program.command('events').description('the event queue: deliveries to the audit log, counts, cache and webhooks');
+  const events = program.command('events').description('the event queue: deliveries to the audit log, counts, cache and webhooks').addHelpText('after', '\nExamples:\n  companyctl events list --failed\n  companyctl events retry --all-dead\n  companyctl events drain --wait 30s');
   if (wanted('events')) {
     eventsList.register(events, run);
     eventsRetry.register(events, run);
@@ -260,11 +276,15 @@ export function buildProgram(run: Runner, argv?: string[]): Command {
   if (wanted('worker')) workerStatus.register(worker, run);
 
   stats.register(program, run);
+  configCmd.register(program, run);
+  completionCmd.register(program, run);
   return program;
 }
 
 /** Parse argv, run one command, and return its exit code. Never calls process.exit. */
 export async function runCli(argv: string[], io: IO, env: Record<string, string | undefined>, prompter?: Prompter): Promise<number> {
+  // `companyctl help <command...>` is `companyctl <command...> --help`.
+  if (argv[2] === 'help') argv = [...argv.slice(0, 2), ...argv.slice(3), '--help'];
   const wantsJson = argv.includes('--json');
   const debug = argv.includes('--debug');
   let exitCode: number = ExitCode.ok;
@@ -275,6 +295,8 @@ export async function runCli(argv: string[], io: IO, env: Record<string, string 
     ctx = createContext(io, env, cmd.optsWithGlobals<GlobalOptions>(), prompter, argv.slice(2));
     const started = performance.now();
     const path = commandPath(cmd);
+    // An upgrade's `db migrate` authenticates against the store it is about to migrate.
+    if (path === 'db migrate') ctx.schemaPendingOk = true;
     let code: number = ExitCode.ok;
     try {
       const need = COMMAND_ROLES[path];
@@ -386,9 +408,14 @@ function usageHint(program: Command, argv: string[]): string {
 export function reportError(err: unknown, io: IO, opts: { json: boolean; debug: boolean; usage?: string }): number {
   if (err instanceof CommanderError) {
     if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help') return ExitCode.ok;
-    const message = err.message.replace(/^error: /, '');
+    const full = err.message.replace(/^error: /, '');
+    // commander appends "(Did you mean x?)": under --json it is a field of its own.
+    const did = /\n?\(Did you mean (.+?)\?\)\s*$/.exec(full);
+    const message = did ? full.slice(0, did.index) : full;
     if (opts.json) {
-      io.stderr.write(`${JSON.stringify({ error: { code: 'COMPANYCTL_USAGE', message, hint: opts.usage } })}\n`);
+      const suggestions = did ? did[1]!.replace(/^one of /, '').split(/,\s*/) : undefined;
+      const extra = suggestions ? { suggestion: suggestions[0], suggestions } : {};
+      io.stderr.write(`${JSON.stringify({ error: { code: 'COMPANYCTL_USAGE', message, hint: opts.usage, ...extra } })}\n`);
     } else if (opts.usage) {
       io.stderr.write(`${opts.usage}\n`);
     }
@@ -428,6 +455,9 @@ export async function main(argv: string[]): Promise<void> {
     if (e.code === 'EPIPE') process.exit(process.exitCode ?? 0);
     stdoutError ??= e;
   });
+  // Prompts and other libraries read colour from the environment: one switch for all of them.
+  if (argv.includes('--no-color')) process.env.NO_COLOR = '1';
+  if (process.env.NO_COLOR) process.env.FORCE_COLOR = '0';
   const code = await runCli(argv, io, process.env);
   await new Promise((r) => setImmediate(r));
   if (stdoutError && code === ExitCode.ok) {

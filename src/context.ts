@@ -31,6 +31,7 @@ export interface GlobalOptions {
   yes?: boolean;
   profile?: string;
   metricsFile?: string;
+  color?: boolean; // commander's --no-color sets this to false
 }
 
 export interface IO {
@@ -65,6 +66,8 @@ export interface Context {
   storeLocation(): StoreLocation;
   /** The open store, opened on first use and closed by close(). */
   store(): Promise<Store>;
+  /** `db migrate` only: the store may open with migrations pending (to check who is asking). */
+  schemaPendingOk?: boolean;
   /** The read cache for the current store, or undefined with --no-cache. */
   cache(): FileCache | undefined;
   /** Seconds a cache entry lives: on PostgreSQL as long as a worker may vouch for it, until invalidated on SQLite. */
@@ -106,7 +109,7 @@ export function createContext(io: IO, env: Record<string, string | undefined>, g
       return location;
     },
     async store() {
-      storePromise ??= import('./infra/db/store.js').then(async (m) => trackWrites(ctx, await m.openStore(ctx.storeLocation())));
+      storePromise ??= import('./infra/db/store.js').then(async (m) => trackWrites(ctx, await m.openStore(ctx.storeLocation(), { pendingOk: ctx.schemaPendingOk })));
       return storePromise;
     },
     cache() {

@@ -70,6 +70,7 @@ export const ErrorCodes = {
   COMPANYCTL_ALERTS_FIRING: ExitCode.failure,
   COMPANYCTL_WAIT_TIMEOUT: ExitCode.failure,
   COMPANYCTL_CANCELLED: ExitCode.cancelled,
+  COMPANYCTL_DECLINED: ExitCode.failure, // a "No" to a confirmation: an answer, not a Ctrl-C
   COMPANYCTL_INTERNAL: ExitCode.failure,
 } as const;
 export type ErrorCode = keyof typeof ErrorCodes;

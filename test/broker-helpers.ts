@@ -66,8 +66,11 @@ export async function brokerAdmin() {
       return (await ch.checkQueue(queue)).messageCount;
     },
     async cleanup() {
-      for (const q of queues) await ch.deleteQueue(q).catch(() => undefined);
-      for (const e of exchanges) await ch.deleteExchange(e).catch(() => undefined);
+      // A fresh channel: a test may have had the broker close this one.
+      const clean = await conn.createChannel();
+      clean.on('error', () => undefined);
+      for (const q of queues) await clean.deleteQueue(q).catch(() => undefined);
+      for (const e of exchanges) await clean.deleteExchange(e).catch(() => undefined);
       await conn.close().catch(() => undefined);
     },
   };

@@ -113,7 +113,8 @@ export async function runInProcess(
     stdoutIsTTY: tty,
     stderrIsTTY: tty,
   };
-  const code = await runCli(['node', 'companyctl', ...args], io, env, opts.prompter);
+  // As runBin: no colour unless a test asks for it, so assertions read plain text.
+  const code = await runCli(['node', 'companyctl', ...args], io, { NO_COLOR: '1', ...env }, opts.prompter);
   return { code, stdout, stderr };
 }
 

@@ -71,7 +71,7 @@ export async function queryRun(ctx: Context, opts: AuditQueryOptions): Promise<n
       ? Object.entries(l.diff)
           .map(([k, v]) => `${k}: ${JSON.stringify(v.from)} -> ${JSON.stringify(v.to)}`)
           .join('; ')
-      : l.data && 'error' in l.data
+      : l.data && 'error' in l.data && (l.data as { error: unknown }).error != null
         ? `failed: ${JSON.stringify((l.data as { error: unknown }).error)}`
         : l.after
           ? 'created'

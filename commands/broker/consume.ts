@@ -47,10 +47,12 @@ export async function consumeRun(ctx: Context, queue: string, opts: ConsumeOptio
   const { runConsumer } = await import('../../src/services/broker-consume.js');
   const { companyDeps, eventsEnv, appLog, failpoint } = await import('../../src/context.js');
   const { dispatchDepsFor } = await import('../../src/services/events.js');
-  const { Dispatcher } = await import('../../src/services/dispatch.js');
+  const { Dispatcher, closeHandlers } = await import('../../src/services/dispatch.js');
   const { withCancellation } = await import('../../src/io/cancellation.js');
   const { writeRecord } = await import('../../src/io/output.js');
 
+  // The password first: a missing one is an error before anything starts.
+  const endpoint = await brokerEndpoint(config, ctx.env);
   const dispatchDeps = await dispatchDepsFor(eventsEnv(ctx));
   const dispatcher = new Dispatcher(dispatchDeps);
   ctx.notice(`consuming ${queue} from ${config.url} (Ctrl-C or SIGTERM to stop)`);
@@ -59,7 +61,7 @@ export async function consumeRun(ctx: Context, queue: string, opts: ConsumeOptio
       {
         company: { ...companyDeps(ctx), actor: `amqp:${queue}` },
         config,
-        endpoint: () => brokerEndpoint(config, ctx.env),
+        endpoint: async () => endpoint,
         onCommit: () => dispatcher.kick(),
         log: (entry) => appLog(ctx, entry),
         notice: (m) => ctx.notice(m),
@@ -69,7 +71,7 @@ export async function consumeRun(ctx: Context, queue: string, opts: ConsumeOptio
     ),
   );
   await dispatcher.idle();
-  for (const h of dispatchDeps.handlers) await (h as { close?: () => Promise<void> }).close?.();
+  await closeHandlers(dispatchDeps.handlers);
   ctx.notice(`stopped: ${report.received} received, ${report.created} created, ${report.updated} updated, ${report.deleted} deleted, ${report.deadLettered} dead-lettered`);
   await writeRecord(ctx, report);
   return 0;

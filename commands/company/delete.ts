@@ -31,7 +31,7 @@ export async function deleteRun(ctx: Context, ref: string, opts: DeleteOptions):
       throw new CompanyctlError('COMPANYCTL_CONFIRMATION_REQUIRED', 'a hard delete cannot be undone: pass --yes to confirm', { field: '--yes' });
     }
     const ok = await ctx.prompter.confirm(`Delete company ${ref} for good? This cannot be undone`, false);
-    if (!ok) throw new CompanyctlError('COMPANYCTL_CANCELLED', 'cancelled; nothing was deleted');
+    if (!ok) throw new CompanyctlError('COMPANYCTL_DECLINED', 'not confirmed; nothing was deleted');
   }
   const { deleteCompany } = await import('../../src/services/company.js');
   const { companyDeps } = await import('../../src/context.js');

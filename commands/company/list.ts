@@ -7,7 +7,7 @@ import { addFilterFlags, type FilterFlags } from '../../src/io/filter-flags.js';
 export interface ListCommandOptions extends FilterFlags {
   deleted?: boolean;
   includeDeleted?: boolean;
-  sort: string;
+  sort?: string;
   limit?: string;
   all?: boolean;
   cursor?: string;
@@ -19,7 +19,7 @@ export function register(parent: Command, run: Runner): void {
   addFilterFlags(parent.command('list').description('list companies'))
     .option('--deleted', 'only soft-deleted companies')
     .option('--include-deleted', 'live and soft-deleted companies')
-    .option('--sort <field>', 'id, name, createdAt or updatedAt; prefix - for descending', 'id')
+    .option('--sort <field>', 'id, name, createdAt or updatedAt; prefix - for descending (default: id, or the cursor\'s)')
     .option('--limit <n>', 'at most n companies (default 50; --ndjson default: all)')
     .option('--all', 'every matching company')
     .option('--cursor <cursor>', 'continue after the page that printed this cursor')
@@ -34,7 +34,7 @@ export function register(parent: Command, run: Runner): void {
 
 export async function listRun(ctx: Context, opts: ListCommandOptions): Promise<number> {
   const { parseListOptions } = await import('../../src/io/list-options.js');
-  const { outputFormat, parseFields, pick, plainLine, writeJson, writeNdjson, writeTable } = await import('../../src/io/output.js');
+  const { outputFormat, parseFields, pick, writeJson, writeList, writeNdjson } = await import('../../src/io/output.js');
   const { DEFAULT_LIST_FIELDS } = await import('../../src/domain/company.js');
   const format = outputFormat(ctx, { ndjson: opts.ndjson });
   const fields = parseFields(opts.fields);
@@ -58,12 +58,8 @@ export async function listRun(ctx: Context, opts: ListCommandOptions): Promise<n
     return 0;
   }
   const shown = fields ?? DEFAULT_LIST_FIELDS;
-  if (format === 'table') {
-    if (items.length === 0) ctx.notice('no companies match');
-    else await writeTable(ctx, shown, items.map((c) => shown.map((f) => c[f])));
-  } else {
-    for (const c of items) ctx.io.stdout.write(plainLine(shown.map((f) => c[f])));
-  }
+  if (format === 'table' && items.length === 0) ctx.notice('no companies match');
+  else await writeList(ctx, shown, items.map((c) => shown.map((f) => c[f])));
   if (nextCursor) ctx.notice(`more: companyctl company list ... --cursor ${nextCursor}`);
   return 0;
 }

@@ -33,7 +33,12 @@ export async function copyRun(ctx: Context, opts: CopyOptions): Promise<number> 
   const source = ctx.storeLocation();
   const target = resolveStoreLocation(opts.to, opts.to);
   ctx.notice(`copying ${source.display} to ${target.display}`);
-  const report = await copyStore(source, target, { progress: ctx.globals.verbose ? (t, n) => ctx.notice(`${t}: ${n} rows`) : undefined });
+  const started = Date.now();
+  const at = () => `${((Date.now() - started) / 1000).toFixed(1)} s`;
+  const report = await copyStore(source, target, {
+    progress: ctx.globals.verbose ? (t, n) => ctx.notice(`${at()}  ${t}: ${n} rows`) : undefined,
+    phase: ctx.globals.verbose ? (p) => ctx.notice(`${at()}  ${p}`) : undefined,
+  });
   await recordSecurityEvent(await ctx.store(), {
     type: 'db.copied',
     actor: ctx.actor(),

@@ -16,6 +16,9 @@ export interface ImportCommandOptions {
   rejects?: string;
   force?: boolean;
   chunkSize: string;
+  maxRecordSize?: string;
+  maxGzipRatio?: string;
+  wait?: string;
   queue?: boolean;
 }
 
@@ -36,6 +39,9 @@ export function register(program: Command, run: Runner): Command {
     .option('--rejects <file>', 'where rejected rows go, a new file (default: <state dir>/imports/job-<id>-rejects.csv)')
     .option('--force', 'replace an existing --rejects file')
     .option('--chunk-size <n>', 'rows per transaction (and per checkpoint)', '100000')
+    .option('--max-record-size <MiB>', 'the longest record (CSV row, NDJSON line, JSON element) read, in MiB (default 1)')
+    .option('--max-gzip-ratio <n>', 'refuse gzip input that expands more than n times its size (default 100; 0: no limit)')
+    .option('--wait <duration>', 'SQLite: how long to wait for another import into the same store (default 1h; 0: do not wait)')
     .option('--queue', 'check the input up front, stage it in the store and return at once with the job id; a worker runs it')
     .addHelpText(
       'after',
@@ -64,6 +70,8 @@ export async function importRun(ctx: Context, file: string | undefined, opts: Im
   }
   const { parseImportFlags, importDeps, withImportCancellation, writeImportSummary, exitCodeOf } = await import('../../src/io/import-cli.js');
   const options = parseImportFlags(file, opts);
+  // Every flag is checked before a job row exists: a typo leaves no failed job behind.
+  await (await import('../../src/services/import/source.js')).checkEncoding(options.encoding);
   if (opts.queue) return (await import('../../src/io/worker-cli.js')).queueImportRun(ctx, options);
   const { runImport } = await import('../../src/services/import/index.js');
   const { importProgress } = await import('../../src/io/progress.js');

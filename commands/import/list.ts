@@ -26,7 +26,7 @@ export async function listRun(ctx: Context, opts: ImportListOptions): Promise<nu
     throw new CompanyctlError('COMPANYCTL_USAGE', `--limit: ${JSON.stringify(opts.limit)} is not a positive whole number`, { field: '--limit' });
   }
   const { listImportJobs } = await import('../../src/services/import/index.js');
-  const { outputFormat, plainLine, writeJson, writeNdjson, writeTable } = await import('../../src/io/output.js');
+  const { outputFormat, writeJson, writeList, writeNdjson } = await import('../../src/io/output.js');
   const { withQueuedImports } = await import('../../src/services/worker/queue.js');
   const limit = Number(opts.limit);
   const found = opts.state === 'queued' ? [] : await listImportJobs({ store: () => ctx.store() }, { limit, state: opts.state as never });
@@ -37,11 +37,7 @@ export async function listRun(ctx: Context, opts: ImportListOptions): Promise<nu
   if (format === 'ndjson') return jobs.forEach((j) => writeNdjson(ctx, j)), 0;
   const header = ['id', 'state', 'source', 'rows', 'inserted', 'updated', 'unchanged', 'rejected', 'startedAt', 'queued', 'worker'];
   const rows = jobs.map((j) => [j.id, j.state, j.source, j.rowsDone, j.inserted, j.updated, j.unchanged, j.rejected, j.startedAt, j.queuedJob?.id, j.queuedJob?.worker]);
-  if (format === 'table') {
-    if (jobs.length === 0) ctx.notice('no import jobs');
-    else await writeTable(ctx, header, rows);
-  } else {
-    for (const r of rows) ctx.io.stdout.write(plainLine(r));
-  }
+  if (format === 'table' && jobs.length === 0) ctx.notice('no import jobs');
+  else await writeList(ctx, header, rows);
   return 0;
 }

@@ -15,12 +15,11 @@ export function register(parent: Command, run: Runner): void {
 export async function showRun(ctx: Context, job: string): Promise<number> {
   const { parseJobId } = await import('../../src/io/import-cli.js');
   const { getImportJob } = await import('../../src/services/import/index.js');
-  const { outputFormat, plainLine, writeJson, writeTable } = await import('../../src/io/output.js');
+  const { outputFormat, writeJson, writeRecord } = await import('../../src/io/output.js');
   const j = await getImportJob({ store: () => ctx.store() }, parseJobId(job));
   const format = outputFormat(ctx);
   if (format === 'json') return writeJson(ctx, j), 0;
   const entries = Object.entries(j).map(([k, v]) => [k, typeof v === 'object' && v !== null ? JSON.stringify(v) : v]);
-  if (format === 'table') await writeTable(ctx, ['field', 'value'], entries);
-  else for (const e of entries) ctx.io.stdout.write(plainLine(e));
+  await writeRecord(ctx, Object.fromEntries(entries));
   return 0;
 }

@@ -15,12 +15,12 @@ export function register(parent: Command, run: Runner): void {
 }
 
 export async function addRun(ctx: Context, username: string, opts: { role: string; passwordStdin?: boolean }): Promise<number> {
-  const { addUser, parseRole } = await import('../../src/services/auth.js');
+  const { addUser, parseRole, passwordRules } = await import('../../src/services/auth.js');
   const { readPassword } = await import('../../src/io/password.js');
   const { authDeps } = await import('../../src/context.js');
   const { writeJson } = await import('../../src/io/output.js');
   const role = parseRole(opts.role, '--role');
-  const password = await readPassword(ctx, { fromStdin: opts.passwordStdin, confirm: true, prompt: `Password for ${username}` });
+  const password = await readPassword(ctx, { fromStdin: opts.passwordStdin, confirm: true, prompt: `Password for ${username}`, rules: passwordRules(username) });
   const user = await addUser(authDeps(ctx), username, password, role);
   if (ctx.globals.json) writeJson(ctx, user);
   else ctx.notice(`added user ${user.username} (${user.role})`);

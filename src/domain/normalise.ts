@@ -272,6 +272,7 @@ export function normaliseExternalIds(raw: readonly { source: string; id: string 
     const id = e.id.trim();
     if (!/^[a-z0-9][a-z0-9._-]{0,31}$/.test(source)) fail(`source ${JSON.stringify(e.source)} must be a lower-case slug (a-z 0-9 . _ -)`);
     if (id.length === 0 || id.length > EXTERNAL_ID_MAX) fail(`id for ${source} must be 1 to ${EXTERNAL_ID_MAX} characters`);
+    if (CONTROL_CHARS.test(id)) fail(`id for ${source} must not contain control characters`);
     if (seen.has(source)) fail(`two ids for source ${source}`);
     seen.add(source);
     out.push({ source, id });

@@ -32,6 +32,18 @@ export function resolvePaths(env: Env): Paths {
   };
 }
 
+/** Where each folder and the config file came from: the variable that set it, or "default". */
+export function pathSources(env: Env): Record<'dataDir' | 'configDir' | 'cacheDir' | 'stateDir' | 'configFile', string> {
+  const base = (xdg: string) => (env.COMPANYCTL_HOME ? 'COMPANYCTL_HOME' : env[xdg] ? xdg : 'default');
+  return {
+    dataDir: base('XDG_DATA_HOME'),
+    configDir: base('XDG_CONFIG_HOME'),
+    cacheDir: env.COMPANYCTL_CACHE_DIR ? 'COMPANYCTL_CACHE_DIR' : base('XDG_CACHE_HOME'),
+    stateDir: env.COMPANYCTL_STATE_DIR ? 'COMPANYCTL_STATE_DIR' : base('XDG_STATE_HOME'),
+    configFile: env.COMPANYCTL_CONFIG ? 'COMPANYCTL_CONFIG' : base('XDG_CONFIG_HOME'),
+  };
+}
+
 /**
  * Create a folder (and parents) readable by the owner only. Folders that already exist keep
  * their mode: `--rejects /tmp/x.csv` or COMPANYCTL_STATE_DIR=/tmp must never chmod /tmp.

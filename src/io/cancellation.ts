@@ -7,7 +7,8 @@ export async function withCancellation<T>(ctx: Context, stopping: string, fn: (s
   const ac = new AbortController();
   const onSignal = () => {
     if (ac.signal.aborted) process.exit(ExitCode.cancelled);
-    ctx.notice(`${stopping} (press Ctrl-C again to quit at once)`);
+    // On a terminal the notice clears the line first: a progress bar may be drawn there.
+    ctx.notice(`${ctx.io.stderrIsTTY ? '\r\x1b[K' : ''}${stopping} (press Ctrl-C again to quit at once)`);
     ac.abort();
   };
   process.on('SIGINT', onSignal);

@@ -92,13 +92,28 @@ export async function promptMissingRequired(ctx: Context, raw: Record<string, un
   const missing = (v: unknown) => v === undefined || v === null || (typeof v === 'string' && v.trim() === '');
   if (!missing(raw.name)) return;
   if (!ctx.prompter.canPrompt) throw missingAnswer('--name', 'name');
-  raw.name = await ctx.prompter.input('Company name', { required: true });
+  const n = await import('../domain/normalise.js');
+  // Checked as typed, with the rule that the final validation applies: asked again, never refused later.
+  const check = (fn: (v: string) => unknown) => (v: string) => {
+    if (v.trim() === '') return true;
+    try {
+      fn(v);
+      return true;
+    } catch (e) {
+      return (e as Error).message;
+    }
+  };
+  const nameOk = (v: string) => (n.CONTROL_CHARS.test(v) ? 'must not contain control characters' : n.cleanText(v).length > 300 ? 'must be at most 300 characters' : true);
+  raw.name = await ctx.prompter.input('Company name', { required: true, validate: nameOk });
   if (missing(raw.domain)) {
-    const domain = await ctx.prompter.input('Domain (optional, Enter to skip)');
+    const domain = await ctx.prompter.input('Domain (optional, Enter to skip)', { validate: check(n.normaliseDomain) });
     if (domain.trim() !== '') raw.domain = domain;
   }
   if (missing(raw.country)) {
-    const country = await ctx.prompter.input('Country, ISO code or English name (optional, Enter to skip)');
-    if (country.trim() !== '') raw.country = country;
+    const country = await ctx.prompter.input('Country, ISO code or English name such as Germany (optional, Enter to skip)', { validate: check(n.normaliseCountry) });
+    if (country.trim() !== '') {
+      raw.country = n.normaliseCountry(country);
+      if (raw.country !== country.trim()) ctx.notice(`country: ${raw.country}`);
+    }
   }
 }

@@ -12,11 +12,3 @@ export function resolveRef(ref: string, argName = '<ref>'): NaturalKey {
   }
   return key;
 }
-
-export function resolveId(ref: string, argName = '<id>'): number {
-  const key = parseCompanyRef(ref);
-  if (key?.kind !== 'id') {
-    throw new CompanyctlError('COMPANYCTL_USAGE', `${argName}: ${JSON.stringify(ref)} is not a company id (a positive whole number)`, { field: argName });
-  }
-  return key.id;
-}

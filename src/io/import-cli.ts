@@ -3,7 +3,8 @@ import type { Context } from '../context.js';
 import { CompanyctlError, ExitCode } from '../errors.js';
 import { explicitMappings } from '../services/import/mapping.js';
 import { IMPORT_KEYS, type ImportDeps, type ImportKey, type ImportOptions, type ImportSummary, type InputFormat, type MaxErrors } from '../services/import/index.js';
-import { outputFormat, plainLine, writeJson, writeTable } from './output.js';
+import { parseDuration, parsePositiveInt } from './flags.js';
+import { outputFormat, writeJson, writeRecord } from './output.js';
 import { withCancellation } from './cancellation.js';
 
 const usage = (flag: string, message: string, hint?: string) => new CompanyctlError('COMPANYCTL_USAGE', `${flag}: ${message}`, { field: flag, hint });
@@ -31,7 +32,7 @@ export function parseMaxErrors(value: string | undefined): MaxErrors | undefined
 
 export function parseImportFlags(
   file: string,
-  opts: { format?: string; encoding?: string; map?: string[]; mapping?: string; key: string; maxErrors?: string; dryRun?: boolean; rejects?: string; force?: boolean; chunkSize: string },
+  opts: { format?: string; encoding?: string; map?: string[]; mapping?: string; key: string; maxErrors?: string; dryRun?: boolean; rejects?: string; force?: boolean; chunkSize: string; maxRecordSize?: string; maxGzipRatio?: string; wait?: string },
 ): ImportOptions {
   if (!/^\d+$/.test(opts.chunkSize) || Number(opts.chunkSize) < 1 || Number(opts.chunkSize) > 1_000_000) {
     throw usage('--chunk-size', `${JSON.stringify(opts.chunkSize)} is not a whole number from 1 to 1000000`);
@@ -47,7 +48,23 @@ export function parseImportFlags(
     dryRun: !!opts.dryRun,
     rejectsFile: opts.rejects,
     force: !!opts.force,
+    maxRecordChars: opts.maxRecordSize === undefined ? undefined : parsePositiveInt(opts.maxRecordSize, '--max-record-size')! * (1 << 20),
+    maxGzipRatio: parseGzipRatio(opts.maxGzipRatio),
+    waitMs: parseWait(opts.wait),
   };
+}
+
+/** --wait: a duration (30m, 6h) or 0 (do not wait for other imports). */
+export function parseWait(value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  if (value.trim() === '0') return 0;
+  return parseDuration('--wait', value, { units: ['s', 'm', 'h', 'd'], example: '30m, 6h, or 0' });
+}
+
+function parseGzipRatio(value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  if (!/^\d+$/.test(value) || !Number.isSafeInteger(Number(value))) throw usage('--max-gzip-ratio', `${JSON.stringify(value)} is not a whole number (0: no limit)`);
+  return Number(value);
 }
 
 export function parseJobId(value: string): number {
@@ -78,9 +95,9 @@ function bulkBytesFromEnv(v: string | undefined): number | undefined {
   return Number(v);
 }
 
-/** Ctrl-C stops after the chunk in flight, leaving a resumable job. */
+/** Ctrl-C or SIGTERM stops reading at once; the chunk in flight commits what it has, and the job stays resumable. */
 export const withImportCancellation = <T>(ctx: Context, fn: (signal: AbortSignal) => Promise<T>): Promise<T> =>
-  withCancellation(ctx, 'stopping after the chunk in flight; the job stays resumable', fn);
+  withCancellation(ctx, 'stopping: reading stops now and the chunk in flight commits what it has; the job stays resumable', fn);
 
 export function exitCodeOf(s: ImportSummary): number {
   return s.rejected > 0 ? ExitCode.partial : ExitCode.ok;
@@ -89,7 +106,8 @@ export function exitCodeOf(s: ImportSummary): number {
 export async function writeImportSummary(ctx: Context, s: ImportSummary): Promise<void> {
   const format = outputFormat(ctx);
   if (format === 'json') return writeJson(ctx, s);
-  const n = (x: number) => x.toLocaleString('en-US');
+  // Thousands separators for a person; raw numbers for cut, awk and sort.
+  const n = (x: number) => (format === 'table' ? x.toLocaleString('en-US') : x);
   const entries: [string, unknown][] = [
     ['job', s.jobId ?? '(dry run: nothing written)'],
     ['state', s.state],
@@ -106,6 +124,5 @@ export async function writeImportSummary(ctx: Context, s: ImportSummary): Promis
   ];
   if (s.resumedFrom) entries.push(['resumed after row', n(s.resumedFrom)]);
   if (s.unknownColumns.length) entries.push(['unknown columns', s.unknownColumns.join(', ')]);
-  if (format === 'table') await writeTable(ctx, ['import', ''], entries);
-  else for (const e of entries) ctx.io.stdout.write(plainLine(e));
+  await writeRecord(ctx, Object.fromEntries(entries));
 }

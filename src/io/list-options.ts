@@ -10,7 +10,7 @@ import type { ListOptions } from '../services/company.js';
 export interface ListFlags extends FilterFlags {
   deleted?: boolean;
   includeDeleted?: boolean;
-  sort: string;
+  sort?: string;
   limit?: string;
   all?: boolean;
   cursor?: string;
@@ -19,8 +19,9 @@ export interface ListFlags extends FilterFlags {
 const usage = (flag: string, message: string, hint?: string) => new CompanyctlError('COMPANYCTL_USAGE', `${flag}: ${message}`, { field: flag, hint });
 
 export function parseListOptions(flags: ListFlags, now: Date, streaming: boolean): ListOptions {
-  const descending = flags.sort.startsWith('-');
-  const sort = flags.sort.replace(/^[-+]/, '');
+  const sortFlag = flags.sort ?? 'id';
+  const descending = sortFlag.startsWith('-');
+  const sort = sortFlag.replace(/^[-+]/, '');
   if (!(SORT_FIELDS as readonly string[]).includes(sort)) throw usage('--sort', `unknown field ${JSON.stringify(sort)}`, `sort by ${SORT_FIELDS.join(', ')}`);
   let limit: number | undefined = streaming ? undefined : 50;
   if (flags.limit !== undefined) {
@@ -58,5 +59,6 @@ export function parseListOptions(flags: ListFlags, now: Date, streaming: boolean
     descending,
     limit,
     cursor: flags.cursor,
+    sortGiven: flags.sort !== undefined,
   };
 }

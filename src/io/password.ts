@@ -3,7 +3,13 @@ import type { Context } from '../context.js';
 import { CompanyctlError } from '../errors.js';
 import { missingAnswer } from './prompter.js';
 
-export async function readPassword(ctx: Context, opts: { fromStdin?: boolean; confirm?: boolean; prompt?: string }): Promise<string> {
+/** The rules a new password must meet, shown before the prompt, and a check that names the one broken. */
+export interface PasswordRules {
+  text: string;
+  check(pw: string): string | undefined;
+}
+
+export async function readPassword(ctx: Context, opts: { fromStdin?: boolean; confirm?: boolean; prompt?: string; rules?: PasswordRules }): Promise<string> {
   if (opts.fromStdin) {
     const chunks: Buffer[] = [];
     for await (const chunk of ctx.io.stdin) chunks.push(Buffer.from(chunk as Buffer));
@@ -13,10 +19,11 @@ export async function readPassword(ctx: Context, opts: { fromStdin?: boolean; co
     return pw;
   }
   if (!ctx.prompter.canPrompt) throw missingAnswer('--password-stdin', 'a password');
-  const pw = await ctx.prompter.password(opts.prompt ?? 'Password');
+  const rules = opts.rules;
+  // Each answer is checked as it is typed and asked again: never a refusal after the last prompt.
+  const pw = await ctx.prompter.password(`${opts.prompt ?? 'Password'}${rules ? ` (${rules.text})` : ''}`, rules ? { validate: (v) => rules.check(v) ?? true } : {});
   if (opts.confirm) {
-    const again = await ctx.prompter.password('Repeat the password');
-    if (again !== pw) throw new CompanyctlError('COMPANYCTL_INVALID_INPUT', 'the two passwords differ', { field: 'password' });
+    await ctx.prompter.password('Repeat the password', { validate: (v) => (v === pw ? true : 'the two passwords differ; type the same one again') });
   }
   return pw;
 }

@@ -53,7 +53,7 @@ export async function importProgress(ctx: Context): Promise<ImportProgress> {
       else notice(m);
     },
     stop() {
-      if (bar && total) bar.update(total);
+      // No jump to 100%: a cancelled or failed run stops where it got to (a finished one is there already).
       bar?.stop();
       bar = undefined;
     },

@@ -6,8 +6,8 @@ export interface Prompter {
   readonly canPrompt: boolean;
   input(message: string, opts?: { required?: boolean; validate?: (v: string) => true | string }): Promise<string>;
   confirm(message: string, defaultValue?: boolean): Promise<boolean>;
-  /** A secret, typed with echo off. */
-  password(message: string): Promise<string>;
+  /** A secret, typed with echo off; `validate` asks again until it returns true. */
+  password(message: string, opts?: { validate?: (v: string) => true | string }): Promise<string>;
 }
 
 export function missingAnswer(flag: string, what: string): CompanyctlError {
@@ -31,9 +31,9 @@ export function terminalPrompter(io: { stdin: NodeJS.ReadableStream; stderr: Nod
       const { input } = await import('@inquirer/prompts');
       return input({ message, required: opts.required, validate: opts.validate }, context).catch(cancelled);
     },
-    async password(message) {
+    async password(message, opts = {}) {
       const { password } = await import('@inquirer/prompts');
-      return password({ message, mask: false }, context).catch(cancelled);
+      return password({ message, mask: false, validate: opts.validate }, context).catch(cancelled);
     },
     async confirm(message, defaultValue = false) {
       const { confirm } = await import('@inquirer/prompts');

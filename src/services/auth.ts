@@ -42,6 +42,21 @@ const GENERIC_FAILURE = () =>
 
 // ---- passwords ----
 
+/** The password rules in words, and the one a password breaks (undefined when it meets them all). */
+export function passwordRules(username: string): { text: string; check(pw: string): string | undefined } {
+  return {
+    text: 'at least 12 characters, not containing the user name',
+    check: (pw) => {
+      try {
+        checkPassword(pw, username);
+        return undefined;
+      } catch (e) {
+        return (e as Error).message;
+      }
+    },
+  };
+}
+
 export function checkPassword(password: string, username: string): void {
   const problem =
     password.length < 12

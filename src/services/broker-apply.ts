@@ -95,7 +95,7 @@ async function applyGroup<T>(deps: ApplyDeps, items: { item: T; message: Inbound
       return { counts, written };
     });
     for (const k of Object.keys(counts) as Outcome[]) out.counts[k] += counts[k];
-    for (const w of written) afterCommit(deps.company, w);
+    if (written.length > 0) afterCommit(deps.company, ...written);
     if (written.length > 0) deps.onCommit?.(written.map((w) => w.eventId));
   } catch (e) {
     if (!(e instanceof ItemFailed)) throw e;

@@ -13,7 +13,7 @@ import { backoffDelay } from '../infra/http.js';
 import { pruneApplied } from '../infra/db/broker-inbound.js';
 import type { AppLogEntry } from '../infra/app-log.js';
 import { applyBatch, type Applied } from './broker-apply.js';
-import { checkBrokerName, type BrokerConfig } from './broker-config.js';
+import { checkBrokerName, type BrokerConfig, type ConsumeSettings } from './broker-config.js';
 import { InvalidMessage, parseInboundMessage, type InboundMessage } from './broker-message.js';
 import type { CompanyDeps } from './company.js';
 import { compileRowValidator, type RowValidator } from './import/validate.js';
@@ -103,15 +103,7 @@ export async function runConsumer(deps: ConsumerDeps, opts: ConsumeOptions): Pro
     // Channel errors also close it (handled below) or reject the call that caused them.
     ch.on('error', () => undefined);
     try {
-      if (c.declare) {
-        const dlq = `${queue}.dead`;
-        await ch.assertExchange(c.deadLetterExchange, 'direct', { durable: true });
-        await ch.assertQueue(dlq, { durable: true });
-        await ch.bindQueue(dlq, c.deadLetterExchange, queue);
-        await ch.assertQueue(queue, { durable: true, arguments: { 'x-dead-letter-exchange': c.deadLetterExchange, 'x-dead-letter-routing-key': queue } });
-      } else {
-        await ch.checkQueue(queue);
-      }
+      await declareQueue(ch, queue, c);
       await ch.prefetch(prefetch);
     } catch (e) {
       if (isRefusal(e)) {
@@ -166,6 +158,12 @@ export async function runConsumer(deps: ConsumerDeps, opts: ConsumeOptions): Pro
       deps.notice(`broker: lost the connection (${brokerReason(err)}); reconnecting`);
     },
     onRetry: ({ delayMs, error }) => {
+      // A refused login (user, password, vhost) will not heal by retrying.
+      if (!fatal && !connectedOnce && isRefusal(error)) {
+        fatal = brokerError(endpoint, error);
+        wake();
+        return;
+      }
       if (!fatal) deps.notice(`broker: cannot reach ${endpoint.url} (${brokerReason(error)}); retrying in ${(delayMs / 1000).toFixed(1)} s`);
     },
   });
@@ -202,12 +200,17 @@ export async function runConsumer(deps: ConsumerDeps, opts: ConsumeOptions): Pro
         continue;
       }
       // A socket read brings a few hundred messages: let the next reads in before taking a batch.
-      for (let n = buffer.length, i = 0; i < 8 && n < c.batchSize && !stopping; i++, n = buffer.length) {
+      // At least one turn of the event loop a batch, so heartbeats and timers run between them.
+      for (let n = buffer.length, i = 0; i < 8; i++, n = buffer.length) {
         await new Promise((resolve) => setImmediate(resolve));
-        if (buffer.length === n) break;
+        if (buffer.length === n || n >= c.batchSize || stopping) break;
       }
       const room = opts.maxMessages ? opts.maxMessages - settled : Infinity;
       const batch = buffer.splice(0, Math.min(c.batchSize, room));
+      if (batch.length === 0) {
+        for (const h of buffer.splice(0)) settle(h, 'requeue');
+        continue;
+      }
       // Validation's "today" (incorporation dates in the future) follows the clock.
       const day = deps.company.now().toISOString().slice(0, 10);
       if (day !== validatorDay) (validator = compileRowValidator(deps.company.now())), (validatorDay = day);
@@ -254,16 +257,16 @@ export async function runConsumer(deps: ConsumerDeps, opts: ConsumeOptions): Pro
       for (const k of ['created', 'updated', 'unchanged', 'deleted', 'missing', 'duplicates'] as const) report[k] += applied.counts[k];
       for (const f of applied.failed) dead.push({ held: f.item, reason: f.reason });
     }
-    await deadLetter(dead);
+    const rejected = await deadLetter(dead);
     if (applied) {
-      const failedItems = new Set(applied.failed.map((f) => f.item));
-      settled += valid.length - failedItems.size;
-      // Every earlier delivery is settled and the refused ones were dead-lettered: one ack for all.
-      const last = batch[batch.length - 1]!;
-      if (batch.every((h) => h.gen === last.gen)) settle(last, 'ack', true);
-      else for (const v of valid) if (!failedItems.has(v.held)) settle(v.held, 'ack');
+      settled += valid.length - applied.failed.length;
+      // Every earlier delivery is settled: one ack covers the batch (a rejected one is settled already).
+      const target = [...batch].reverse().find((h) => !rejected.has(h));
+      if (target && batch.every((h) => h.gen === target.gen)) settle(target, 'ack', true);
+      else for (const h of batch) if (!rejected.has(h)) settle(h, 'ack');
       return true;
     }
+    for (const d of dead) if (!rejected.has(d.held)) settle(d.held, 'ack');
     const err = storeError as { code?: string; message?: string };
     deps.log({ level: 'warn', code: err?.code ?? 'COMPANYCTL_INTERNAL', message: `broker: ${valid.length} messages from ${queue} requeued after a store error: ${String(err?.message ?? storeError).split('\n')[0]}` });
     deps.notice(`broker: store error (${String(err?.message ?? storeError).split('\n')[0]}); ${valid.length} messages requeued`);
@@ -272,27 +275,24 @@ export async function runConsumer(deps: ConsumerDeps, opts: ConsumeOptions): Pro
     return false;
   }
 
-  /** Publish refused messages to the dead-letter exchange with the reason, confirmed, then ack them. */
-  async function deadLetter(dead: { held: Held; reason: InvalidMessage }[]): Promise<void> {
+  /**
+   * Publish refused messages to the dead-letter exchange with the reason and wait for the
+   * confirms; returns those the broker did not take, rejected so that it dead-letters them itself.
+   */
+  async function deadLetter(dead: { held: Held; reason: InvalidMessage }[]): Promise<Set<Held>> {
     const l = live;
+    const rejected = new Set<Held>();
     const sends: Promise<void>[] = [];
     for (const { held, reason } of dead) {
       deps.log({ level: 'warn', code: reason.code, message: `broker: message ${String(held.msg.properties.messageId ?? '(no id)')} from ${queue} dead-lettered: ${reason.message}` });
       if (!l || held.gen !== l.gen) continue;
       const p = held.msg.properties;
-      const headers = {
-        ...(p.headers ?? {}),
-        'x-companyctl-error': reason.message.slice(0, 1000),
-        'x-companyctl-error-code': reason.code,
-        ...(reason.field ? { 'x-companyctl-error-field': reason.field } : {}),
-        'x-companyctl-queue': queue,
-        'x-companyctl-rejected-at': deps.company.now().toISOString(),
-      };
+      const headers = deadLetterHeaders(p.headers, reason, queue, deps.company.now());
       sends.push(
         new Promise<void>((resolve) => {
           const done = (err: unknown) => {
-            // Not confirmed: let the broker dead-letter it itself (x-death, without our reason).
-            settle(held, err ? 'reject' : 'ack');
+            // Not confirmed: the broker dead-letters it itself (x-death, without our reason).
+            if (err) rejected.add(held), settle(held, 'reject');
             resolve();
           };
           try {
@@ -306,6 +306,7 @@ export async function runConsumer(deps: ConsumerDeps, opts: ConsumeOptions): Pro
       settled++;
     }
     await Promise.all(sends);
+    return rejected;
   }
 
   function settle(held: Held, how: 'ack' | 'requeue' | 'reject', allUpTo = false): void {
@@ -318,4 +319,29 @@ export async function runConsumer(deps: ConsumerDeps, opts: ConsumeOptions): Pro
       // The channel closed meanwhile: the broker redelivers, and the applied id drops it.
     }
   }
+}
+
+/** The queue, its dead-letter exchange and `<queue>.dead` (declare), or only a check that the queue exists. */
+async function declareQueue(ch: ConfirmChannel, queue: string, c: ConsumeSettings): Promise<void> {
+  if (!c.declare) {
+    await ch.checkQueue(queue);
+    return;
+  }
+  const dlq = `${queue}.dead`;
+  await ch.assertExchange(c.deadLetterExchange, 'direct', { durable: true });
+  await ch.assertQueue(dlq, { durable: true });
+  await ch.bindQueue(dlq, c.deadLetterExchange, queue);
+  await ch.assertQueue(queue, { durable: true, arguments: { 'x-dead-letter-exchange': c.deadLetterExchange, 'x-dead-letter-routing-key': queue } });
+}
+
+/** A refused message's headers: its own, plus why it was refused (README: dead letters). */
+function deadLetterHeaders(own: Record<string, unknown> | undefined, reason: InvalidMessage, queue: string, now: Date): Record<string, unknown> {
+  return {
+    ...(own ?? {}),
+    'x-companyctl-error': reason.message.slice(0, 1000),
+    'x-companyctl-error-code': reason.code,
+    ...(reason.field ? { 'x-companyctl-error-field': reason.field } : {}),
+    'x-companyctl-queue': queue,
+    'x-companyctl-rejected-at': now.toISOString(),
+  };
 }

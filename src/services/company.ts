@@ -1,7 +1,7 @@
 // Company use cases. Write path: validate -> transaction (row + outbox event) -> commit ->
 // invalidate the cache entries touched. Read path: cache -> store on a miss -> fill the cache.
 // Services take their dependencies and return data; they never print.
-import { describeKey, keysOf, type Company, type CompanyInput, type NaturalKey, type SortField } from '../domain/company.js';
+import { describeKey, keysOf, type Company, type CompanyInput, type NaturalKey, SORT_FIELDS, type SortField } from '../domain/company.js';
 import { CompanyctlError } from '../errors.js';
 import type { CacheTrust, FileCache } from '../infra/cache.js';
 import type { Store, StoreTx } from '../infra/db/store.js';
@@ -122,6 +122,8 @@ export interface ListOptions {
   /** Page size; undefined means every matching company (streamed page by page). */
   limit?: number;
   cursor?: string;
+  /** False when --sort was not given: a cursor then brings its own sort. */
+  sortGiven?: boolean;
 }
 
 const PAGE = 1000;
@@ -129,6 +131,10 @@ const PAGE = 1000;
 /** Yields matching companies page by page (constant memory), and the cursor after the last one. */
 export async function* listCompanies(deps: CompanyDeps, opts: ListOptions): AsyncGenerator<Company, string | null> {
   const store = await deps.store();
+  if (opts.cursor && opts.sortGiven === false) {
+    const own = cursorSort(opts.cursor);
+    opts = { ...opts, sort: own.sort, descending: own.descending };
+  }
   let after = opts.cursor ? decodeCursor(opts.cursor, opts.sort, opts.descending) : undefined;
   let remaining = opts.limit ?? Infinity;
   while (remaining > 0) {
@@ -156,6 +162,17 @@ function sortValue(c: Company, sort: SortField): string | number {
 
 function encodeCursor(sort: string, desc: boolean, after: { value: string | number; id: number }): string {
   return Buffer.from(JSON.stringify({ s: sort, d: desc, v: after.value, i: after.id })).toString('base64url');
+}
+
+/** The sort a cursor was made for (a cursor carries it, so the next page needs no --sort). */
+function cursorSort(cursor: string): { sort: SortField; descending: boolean } {
+  try {
+    const c = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as { s: unknown; d: unknown };
+    if ((SORT_FIELDS as readonly unknown[]).includes(c.s) && typeof c.d === 'boolean') return { sort: c.s as SortField, descending: c.d };
+  } catch {
+    // reported below, as for any cursor that is not ours
+  }
+  throw new CompanyctlError('COMPANYCTL_USAGE', '--cursor: not a cursor printed by "company list"', { field: '--cursor' });
 }
 
 function decodeCursor(cursor: string, sort: string, desc: boolean): { value: string | number; id: number } {
@@ -258,10 +275,10 @@ export async function writeInTransaction(
   return { company: r.company, before: r.before, eventId };
 }
 
-/** After commit: what the write touched must not be served stale. */
-export function afterCommit(deps: Pick<CompanyDeps, 'cache' | 'committed'>, r: WriteResult & { before?: Company }): void {
-  deps.cache?.delete(companyCacheKeys(r.company, r.before));
-  deps.committed?.(r.eventId);
+/** After commit: what the writes touched must not be served stale (one invalidation for a whole batch). */
+export function afterCommit(deps: Pick<CompanyDeps, 'cache' | 'committed'>, ...results: (WriteResult & { before?: Company })[]): void {
+  deps.cache?.delete(companyCacheKeys(...results.flatMap((r) => [r.company, r.before])));
+  for (const r of results) deps.committed?.(r.eventId);
 }
 
 /**
@@ -389,10 +406,25 @@ export async function deleteBody(tx: StoreTx, now: string, w: Writer, before: Co
   return { company: company!, before, eventType: 'company.deleted' };
 }
 
-export async function restoreCompany(deps: CompanyDeps, id: number): Promise<WriteResult> {
-  return write(deps, { operation: 'company.restored', key: { kind: 'id', id } }, async (tx, now, w) => {
-    const before = await repo.findCompany(tx.read, { kind: 'id', id });
-    if (!before) throw notFound({ kind: 'id', id });
+/** Restore a soft-deleted company named by id or by any key get takes (the deleted holder of that key). */
+export async function restoreCompany(deps: CompanyDeps, ref: number | NaturalKey): Promise<WriteResult> {
+  const key: NaturalKey = typeof ref === 'number' ? { kind: 'id', id: ref } : ref;
+  return write(deps, { operation: 'company.restored', key }, async (tx, now, w) => {
+    let before: Company | undefined;
+    if (key.kind === 'id') before = await repo.findCompany(tx.read, key);
+    else {
+      const deleted = await repo.findDeletedCompanies(tx.read, key);
+      if (deleted.length > 1) {
+        throw new CompanyctlError('COMPANYCTL_USAGE', `${deleted.length} deleted companies hold ${describeKey(key)}: ids ${deleted.map((c) => c.id).join(', ')}`, {
+          field: '<ref>',
+          hint: `restore one by its id, e.g. "companyctl company restore ${deleted[0]!.id}"`,
+          data: { ids: deleted.map((c) => c.id) },
+        });
+      }
+      before = deleted[0] ?? (await repo.findCompany(tx.read, key));
+    }
+    if (!before) throw notFound(key);
+    const id = before.id;
     if (!before.deletedAt) {
       throw new CompanyctlError('COMPANYCTL_NOT_DELETED', `company ${id} is not deleted`, { data: { id } });
     }

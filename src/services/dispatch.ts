@@ -5,6 +5,7 @@
 // event id, so a claim cut short by a crash is simply delivered again after its lease.
 import { claimDeliveries, deliveryCounts, recordOutcomes, type ClaimedDelivery, type DeliveryCounts, type Outcome } from '../infra/db/events-store.js';
 import type { Store } from '../infra/db/store.js';
+import { backoffDelay } from '../infra/http.js';
 
 export interface HandlerResult {
   /** Event ids whose delivery failed, with the reason; the rest of the batch is done. */
@@ -17,6 +18,13 @@ export interface EventHandler {
   handle(batch: ClaimedDelivery[]): Promise<HandlerResult | void>;
   /** The handler marks its deliveries done itself, in the transaction of its effect. */
   acksItself?: boolean;
+  /** Let go of what it holds open (the broker's connection); called when the handlers are done. */
+  close?(): Promise<void>;
+}
+
+/** Close every handler that holds something open; never throws. */
+export async function closeHandlers(handlers: EventHandler[]): Promise<void> {
+  for (const h of handlers) await h.close?.().catch(() => undefined);
 }
 
 export interface DispatchSettings {
@@ -58,10 +66,9 @@ export interface DispatchReport {
 
 const emptyReport = (): DispatchReport => ({ fannedOut: 0, delivered: 0, failed: 0, dead: 0, byHandler: {}, errors: [] });
 
-/** Exponential backoff with "equal jitter": half fixed, half random, capped. */
+/** The project's one backoff (infra/http.ts backoffDelay: exponential, "equal jitter", capped) in the dispatcher's units. */
 export function backoffMs(attempt: number, s: Pick<DispatchSettings, 'backoffBaseMs' | 'backoffMaxMs'>, random = Math.random): number {
-  const full = Math.min(s.backoffMaxMs, s.backoffBaseMs * 2 ** Math.max(0, attempt - 1));
-  return Math.round(full / 2 + random() * (full / 2));
+  return backoffDelay(Math.max(1, attempt), { backoffMs: s.backoffBaseMs, maxBackoffMs: s.backoffMaxMs }, random);
 }
 
 /**

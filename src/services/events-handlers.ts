@@ -44,7 +44,10 @@ export function derivedHandler(store: () => Promise<Store>, now: () => Date): Ev
         const undone = new Set(await es.takeUndone(tx, 'derived', batch.map((d) => d.event.id), now().toISOString()));
         const asOf = await es.statsAsOf(tx.read);
         const todo = batch.filter((d) => undone.has(d.event.id) && d.event.id > asOf).map((d) => d.event);
-        if (todo.some((e) => e.type.startsWith('import.') && e.type !== 'import.chunk_failed')) return es.recountStats(tx);
+        // An import that changed no company (a nightly re-run of the same file) needs no recount.
+        const changedMany = (e: (typeof todo)[number]) =>
+          e.type.startsWith('import.') && e.type !== 'import.chunk_failed' && (Number(e.payload.inserted ?? 1) > 0 || Number(e.payload.updated ?? 1) > 0);
+        if (todo.some(changedMany)) return es.recountStats(tx);
         const deltas = new Map<string, number>();
         const add = (c: Obj, by: number) => {
           for (const d of es.STAT_DIMENSIONS) {

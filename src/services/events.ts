@@ -11,7 +11,7 @@ import type { DeliveryCounts, DeliveryFilter, DeliveryRow } from '../infra/db/ev
 import type { Dialect, Store } from '../infra/db/store.js';
 import * as mf from '../infra/metrics-file.js';
 import { CompanyctlError } from '../errors.js';
-import { DEFAULT_DISPATCH, dispatchDue, drain, mergeReports, type DispatchDeps, type DispatchReport, type EventHandler } from './dispatch.js';
+import { closeHandlers, DEFAULT_DISPATCH, dispatchDue, drain, mergeReports, type DispatchDeps, type DispatchReport, type EventHandler } from './dispatch.js';
 import * as h from './events-handlers.js';
 import type { EventsSettings } from './events-settings.js';
 import { webhookHandler } from './events-webhook.js';
@@ -172,13 +172,18 @@ export async function afterWrite(env: EventsEnv, notice: (m: string) => void): P
     if (settings.leaveToWorker && (await workerAlive(env))) return undefined;
     const deps = await dispatchDepsFor(env);
     const deadline = Date.now() + 10_000;
-    let report = await dispatchDue(deps, { maxDeliveries: settings.afterCommandLimit, deadline });
-    const { raised } = await refreshAndCheck(env, report);
-    if (raised.length > 0) {
-      // The alert events just raised: delivered now too, and counted.
-      const more = await dispatchDue(deps, { maxDeliveries: 100, deadline });
-      await refreshAndCheck(env, more);
-      report = mergeReports(report, more);
+    let report: DispatchReport;
+    try {
+      report = await dispatchDue(deps, { maxDeliveries: settings.afterCommandLimit, deadline });
+      const { raised } = await refreshAndCheck(env, report);
+      if (raised.length > 0) {
+        // The alert events just raised: delivered now too, and counted.
+        const more = await dispatchDue(deps, { maxDeliveries: 100, deadline });
+        await refreshAndCheck(env, more);
+        report = mergeReports(report, more);
+      }
+    } finally {
+      await closeHandlers(deps.handlers);
     }
     logReport(env, report);
     if (report.dead > 0) notice(`warning: ${report.dead} event deliveries are dead; see "companyctl events list --dead"`);
@@ -221,16 +226,20 @@ export async function pruneEvents(env: Pick<EventsEnv, 'store' | 'now'>, olderTh
 
 export async function drainEvents(env: EventsEnv, opts: { waitMs?: number; warm?: boolean } = {}) {
   const deps = await dispatchDepsFor(env, { warm: opts.warm });
-  let report = await drain(deps, { waitMs: opts.waitMs });
-  const days = env.settings().retentionDays;
-  const pruned = days ? (await pruneEvents(env, days * 86_400_000)).removed : 0;
-  const { alerts, raised, counts } = await refreshAndCheck(env, report);
-  let remaining = counts;
-  if (raised.length > 0) {
-    const more = await drain(deps);
-    remaining = (await refreshAndCheck(env, more)).counts;
-    report = { ...mergeReports(report, more), remaining };
+  try {
+    let report = await drain(deps, { waitMs: opts.waitMs });
+    const days = env.settings().retentionDays;
+    const pruned = days ? (await pruneEvents(env, days * 86_400_000)).removed : 0;
+    const { alerts, raised, counts } = await refreshAndCheck(env, report);
+    let remaining = counts;
+    if (raised.length > 0) {
+      const more = await drain(deps);
+      remaining = (await refreshAndCheck(env, more)).counts;
+      report = { ...mergeReports(report, more), remaining };
+    }
+    logReport(env, report);
+    return { ...report, remaining, alerts, pruned };
+  } finally {
+    await closeHandlers(deps.handlers);
   }
-  logReport(env, report);
-  return { ...report, remaining, alerts, pruned };
 }

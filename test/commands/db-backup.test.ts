@@ -64,7 +64,7 @@ describe('db backup', () => {
       writer.kill('SIGKILL');
     }
     expect((await cli(['db', 'backup', join(home.home, 'two.db')])).stdout).toMatch(/^file\t/m);
-    expect((await cli(['db', 'backup', join(home.home, 'three.db')], { tty: true })).stdout).toMatch(/│ file/);
+    expect((await cli(['db', 'backup', join(home.home, 'three.db')], { tty: true })).stdout).toMatch(/^file\s+\S/m);
     const again = await cli(['db', 'backup', join(home.home, 'two.db'), '--json']);
     expect(again.code).toBe(2);
     expect(lastError(again.stderr)).toMatchObject({ code: 'COMPANYCTL_USAGE', field: 'file' });
@@ -93,6 +93,7 @@ describe('db restore', () => {
     expect((await cli(['company', 'get', 'acme.de', '--json'])).code).toBe(0);
     const verify = await cli(['audit', 'verify', '--json']);
     expect(verify.code, verify.stderr).toBe(0);
+    expect((await cli(['db', 'restore', file, '--force'], { tty: true })).stdout).toMatch(/│ replaced\s+│ true/);
     expect(JSON.parse((await cli(['audit', '--action', 'db.restored', '--json'])).stdout).items).toEqual([expect.objectContaining({ actor: 'admin' })]);
   });
 
@@ -145,7 +146,7 @@ describe('events prune', () => {
     expect(JSON.parse((await cli(['audit', '--action', 'company.created', '--json'])).stdout).items).toHaveLength(2);
     expect((await cli(['audit', 'verify'])).code).toBe(0);
     expect((await cli(['events', 'prune', '--older-than', '30d'])).stdout).toMatch(/^removed\t0$/m);
-    expect((await cli(['events', 'prune', '--older-than', '30d'], { tty: true })).stdout).toMatch(/│ removed/);
+    expect((await cli(['events', 'prune', '--older-than', '30d'], { tty: true })).stdout).toMatch(/^removed\s+0$/m);
     const bad = await cli(['events', 'prune', '--older-than', 'a while', '--json']);
     expect(bad.code).toBe(2);
     expect(lastError(bad.stderr)).toMatchObject({ code: 'COMPANYCTL_USAGE', field: '--older-than' });

@@ -2,10 +2,13 @@
 // events, deliveries, import jobs, webhooks, the audit chain), ids and sequences; the admin logs
 // in to the copy; a non-empty target is refused. Needs COMPANYCTL_TEST_PG_URL.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { openRaw, OWN_TABLES, TableChecksum } from '../../src/infra/db/copy.js';
 import { resolveStoreLocation } from '../../src/infra/db/location.js';
 import { ADMIN_PASSWORD, freshPgDatabase, PG_SKIP_REASON, PG_URL, ROOT, runInProcess, tempHome } from '../helpers.js';
+
+const Database = createRequire(import.meta.url)(join(ROOT, 'node_modules', 'better-sqlite3')) as typeof import('better-sqlite3');
 
 async function tableSums(db: string): Promise<Map<string, { rows: number; sum: string }>> {
   const raw = await openRaw(resolveStoreLocation(db, db));
@@ -51,6 +54,14 @@ describe.skipIf(!PG_URL)(`db copy${PG_URL ? '' : ` (skipped: ${PG_SKIP_REASON})`
     expect((await cli(['webhook', 'add', 'https://hooks.example.com/x', '--events', 'company.*'])).code).toBe(0);
     const imported = await cli(['import', join(ROOT, 'fixtures', 'import', 'companies-crlf.csv')]);
     expect(imported.code, imported.stderr).toBeLessThan(4);
+    // A queued job with its binary input (every byte value), as a worker host would find it.
+    const db = new Database(source());
+    const now = new Date().toISOString();
+    const job = db
+      .prepare(`insert into queued_job (kind, state, options, actor, run_after, created_at, updated_at) values ('import', 'queued', '{"format":"csv"}', 'admin', ?, ?, ?)`)
+      .run(now, now, now).lastInsertRowid;
+    db.prepare('insert into queued_job_input (job_id, seq, data) values (?, 0, ?)').run(job, Buffer.from(Array.from({ length: 256 }, (_, i) => i)));
+    db.close();
   });
   afterAll(async () => {
     await pg?.cleanup();
@@ -67,7 +78,7 @@ describe.skipIf(!PG_URL)(`db copy${PG_URL ? '' : ` (skipped: ${PG_SKIP_REASON})`
     // Every table of the schema is copied (a table added by a later migration too).
     expect(report.tables.map((t: { table: string }) => t.table).sort()).toEqual([...before.keys()].sort());
     for (const t of report.tables) expect(t, t.table).toMatchObject({ sourceRows: before.get(t.table)!.rows, targetRows: before.get(t.table)!.rows, ok: true });
-    for (const t of ['app_user', 'auth_session', 'company', 'outbox_event', 'event_delivery', 'import_job', 'webhook', 'audit_entry', 'store_meta']) {
+    for (const t of ['app_user', 'auth_session', 'company', 'outbox_event', 'event_delivery', 'import_job', 'webhook', 'audit_entry', 'store_meta', 'queued_job', 'queued_job_input']) {
       expect(before.get(t)!.rows, t).toBeGreaterThan(0);
     }
 
@@ -79,6 +90,9 @@ describe.skipIf(!PG_URL)(`db copy${PG_URL ? '' : ` (skipped: ${PG_SKIP_REASON})`
     const after = await tableSums(back);
     // Each copy records its db.copied event in its source after copying: the round trip is exact.
     expect(after).toEqual(before);
+    const blob = new Database(back, { readonly: true });
+    expect([...(blob.prepare('select data from queued_job_input').get() as { data: Buffer }).data]).toEqual(Array.from({ length: 256 }, (_, i) => i));
+    blob.close();
 
     // The admin logs in to the PostgreSQL copy from another machine and writes: ids continue.
     const host2 = tempHome();
@@ -109,7 +123,10 @@ describe.skipIf(!PG_URL)(`db copy${PG_URL ? '' : ` (skipped: ${PG_SKIP_REASON})`
     expect(plain.stderr).toContain('is not empty');
     const tty = await cli(['db', 'copy', '--to', other.url], { tty: true });
     expect(tty.code, tty.stderr).toBe(0);
-    expect(tty.stdout).toMatch(/│ table\s*│ sourceRows/);
+    expect(tty.stdout).toMatch(/^table\s+sourceRows/m);
+    const plainCopy = await cli(['db', 'copy', '--to', join(home.home, 'plain.db')]);
+    expect(plainCopy.code, plainCopy.stderr).toBe(0);
+    expect(plainCopy.stdout).toMatch(/^company\t\d+\t\d+\t[0-9a-f]{16}\t[0-9a-f]{16}\ttrue$/m);
     const viewer = (await cli(['token', 'create', '--name', 'ro', '--role', 'viewer'])).stdout.trim();
     expect((await cli(['db', 'copy', '--to', join(home.home, 'x.db')], { env: { COMPANYCTL_TOKEN: viewer } })).code).toBe(4);
   });

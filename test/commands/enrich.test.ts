@@ -174,7 +174,7 @@ describe('enrich', () => {
   });
 
   it('an answer whose values are invalid fails the company and names the fields', async () => {
-    api.handler = () => ({ body: { data: { address: { country: 'Germany' } } } });
+    api.handler = () => ({ body: { data: { address: { country: 'Atlantis' } } } });
     const r = await json(['enrich', '--ids', '1,2']);
     expect(r.code).toBe(1);
     expect(r.doc.failures[0]).toMatchObject({ code: 'COMPANYCTL_INVALID_INPUT' });
@@ -208,8 +208,8 @@ describe('enrich: output and configuration', () => {
     const r = await cli(['enrich'], { tty: true });
     expect(r.code, r.stderr).toBe(0);
     expect(r.stderr).toMatch(/2\/2 \| enriched 2/);
-    expect(r.stdout).toMatch(/│ enriched\s+│ 2/);
-    expect(r.stdout).toMatch(/│ cacheHits\s+│ 0/);
+    expect(r.stdout).toMatch(/^enriched\s+2/m);
+    expect(r.stdout).toMatch(/^cacheHits\s+0/m);
   });
 
   it('without a TTY: stable key<TAB>value lines and no progress bar', async () => {
@@ -226,8 +226,8 @@ describe('enrich: output and configuration', () => {
     const j = await json(['enrich', 'list']);
     expect(j.doc).toHaveLength(1);
     expect(j.doc[0]).toMatchObject({ id: 1, state: 'completed', total: 2, enriched: 2, requests: 2, actor: 'admin' });
-    expect((await cli(['enrich', 'list'])).stdout).toMatch(/^1\tcompleted\t2\t2\t0\t0\t0\t0\t0\t2\t0\tadmin\t/);
-    expect((await cli(['enrich', 'list'], { tty: true })).stdout).toMatch(/│ id\s+│ state/);
+    expect((await cli(['enrich', 'list'])).stdout).toMatch(/^id\tstate\t.*\n1\tcompleted\t2\t2\t0\t0\t0\t0\t0\t2\t0\tadmin\t/);
+    expect((await cli(['enrich', 'list'], { tty: true })).stdout).toMatch(/^id\s+state/m);
   });
 
   it('without an "enrich" section: COMPANYCTL_ENRICH_NOT_CONFIGURED', async () => {

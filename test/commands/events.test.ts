@@ -117,9 +117,9 @@ describe('events list | retry | drain', () => {
     expect(JSON.parse(drained.stdout)).toMatchObject({ dead: 1, remainingDead: 1, remainingFailed: 1, alerts: [expect.objectContaining({ name: 'deadEvents' })] });
 
     const dead = await cli(['events', 'list', '--dead']);
-    expect(dead.stdout.trim().split('\n').map((l) => l.split('\t').slice(0, 6))).toEqual([[String(hooli), 'company.created', '4', 'audit', 'dead', '2']]);
+    expect(dead.stdout.trim().split('\n').slice(1).map((l) => l.split('\t').slice(0, 6))).toEqual([[String(hooli), 'company.created', '4', 'audit', 'dead', '2']]);
     const tty = await cli(['events', 'list', '--dead'], { tty: true });
-    expect(tty.stdout).toMatch(/│ eventId\s*│ type/);
+    expect(tty.stdout).toMatch(/^eventId\s*type/m);
     expect(tty.stdout).toContain('EISDIR');
 
     // The alert it raised is an event too; it waits behind the broken audit log.
@@ -153,19 +153,19 @@ describe('events list | retry | drain', () => {
   it('lists on a TTY, without one, as JSON and as NDJSON; drain on each', async () => {
     const [updated] = await eventIdsOf('company.updated');
     const plain = await cli(['events', 'list', '--event', String(updated)]);
-    expect(plain.stdout.trim().split('\n').map((l) => l.split('\t').slice(3, 5))).toEqual([
+    expect(plain.stdout.trim().split('\n').slice(1).map((l) => l.split('\t').slice(3, 5))).toEqual([
       ['audit', 'done'],
       ['cache', 'done'],
       ['derived', 'done'],
       ['metrics', 'done'],
     ]);
-    expect((await cli(['events', 'list', '--limit', '2'], { tty: true })).stdout).toMatch(/┌/);
+    expect((await cli(['events', 'list', '--limit', '2'], { tty: true })).stdout).toMatch(/^eventId\s+type/m);
     const nd = await cli(['events', 'list', '--ndjson', '--limit', '3']);
     expect(nd.stdout.trim().split('\n').map((l) => JSON.parse(l).eventId)).toEqual([updated, updated, updated]);
     // Four handlers, so four deliveries per event (one audit line each).
     expect((await json(['events', 'list'])).doc.items).toHaveLength((await json(['audit'])).doc.items.length * 4);
     expect((await cli(['events', 'drain'])).stdout).toContain('delivered\t0');
-    expect((await cli(['events', 'drain'], { tty: true })).stdout).toMatch(/│ delivered\s+│ 0/);
+    expect((await cli(['events', 'drain'], { tty: true })).stdout).toMatch(/^delivered\s+0/m);
     expect((await json(['events', 'drain'])).doc).toMatchObject({ delivered: 0, remainingPending: 0 });
   });
 
@@ -198,7 +198,7 @@ describe('audit', () => {
     const raw = readFileSync(join(state(), 'audit.log'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
     expect(nd.stdout.trim().split('\n').map((l) => JSON.parse(l).hash)).toEqual(raw.filter((l) => l.target === 'company:1').map((l) => l.hash));
     const plain = await cli(['audit', '--target', '1']);
-    expect(plain.stdout.split('\n')[1]!.split('\t')).toEqual([
+    expect(plain.stdout.split('\n')[2]!.split('\t')).toEqual([
       String(companySeqs[3]),
       expect.any(String),
       'admin',
@@ -208,7 +208,7 @@ describe('audit', () => {
       'employees: null -> 12',
       expect.stringContaining('companyctl company update acme.de'),
     ]);
-    expect((await cli(['audit'], { tty: true })).stdout).toMatch(/│ seq\s*│ time/);
+    expect((await cli(['audit'], { tty: true })).stdout).toMatch(/^seq\s*time/m);
     expect((await cli(['audit', '--since', 'yesterday-ish'])).code).toBe(2);
     // Reading the audit log is for admins.
     const deny = await cli(['audit', '--json'], { env: { COMPANYCTL_TOKEN: token } });
@@ -222,7 +222,7 @@ describe('audit', () => {
     const n = (await json(['audit'])).doc.items.length;
     expect(ok.doc).toMatchObject({ ok: true, entries: n, lines: n, files: 1 });
     expect((await cli(['audit', 'verify'])).stdout).toContain('ok\ttrue');
-    expect((await cli(['audit', 'verify'], { tty: true })).stdout).toMatch(/│ ok\s+│ true/);
+    expect((await cli(['audit', 'verify'], { tty: true })).stdout).toMatch(/^ok\s+true/m);
     const file = join(state(), 'audit.log');
     const lines = readFileSync(file, 'utf8').split('\n');
     writeFileSync(file, [lines[0], lines[2], lines[1], ...lines.slice(3)].join('\n'));
@@ -241,7 +241,7 @@ describe('audit', () => {
     expect((await json(['audit', 'stats'])).doc.byAction).toMatchObject({ 'user.added': 1, 'auth.login': 1, 'company.created': 3 });
     const plain = await cli(['audit', 'stats', '--action', 'company.*']);
     expect(plain.stdout.split('\n').slice(0, 3)).toEqual(['total\tlines\t4', 'actor\tadmin\t4', 'action\tcompany.created\t3']);
-    expect((await cli(['audit', 'stats'], { tty: true })).stdout).toMatch(/│ by\s*│ value/);
+    expect((await cli(['audit', 'stats'], { tty: true })).stdout).toMatch(/^by\s*value/m);
   });
 });
 

@@ -42,8 +42,8 @@ describe('list cells', () => {
     for (let seed = 1; seed <= 500; seed++) {
       const r = rng(seed);
       const ids = Array.from({ length: 1 + Math.floor(r() * 3) }, (_, k) => ({ source: `s${k}`, id: arbitraryString(r, 20) }))
-        // What create stores: trimmed, non-empty.
-        .map((e) => ({ ...e, id: e.id.trim() || 'x' }));
+        // What create accepts and stores: no control characters (refused on input), trimmed, non-empty.
+        .map((e) => ({ ...e, id: e.id.replace(/[\u0000-\u001f\u007f-\u009f]/g, '_').trim() || 'x' }));
       const stored = validateNewCompany({ name: 'Acme', externalIds: ids }).externalIds;
       const cell = csvCell(stored);
       expect(validateNewCompany({ name: 'Acme', externalIds: cell }).externalIds, `seed ${seed}: ${JSON.stringify(cell)}`).toEqual(stored);

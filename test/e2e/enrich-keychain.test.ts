@@ -63,5 +63,13 @@ describe.skipIf(missing.length > 0)(`enrich API key in the OS keychain${SKIP}`, 
     expect(section('after delete')).toContain('exit 1');
     // The key never reached argv or output outside the keychain listing.
     expect(out.replace(section('stored'), '')).not.toContain(KEY);
-  });
+    // Both were audited with the API's origin, never the key.
+    const audit = runBin(['audit', '--action', 'enrich.key_*', '--json'], { env: { COMPANYCTL_HOME: home.home, COMPANYCTL_CONFIG: config } });
+    expect(JSON.parse(audit.stdout).items.map((l: { action: string; data: { api: string } }) => [l.action, l.data.api])).toEqual([
+      ['enrich.key_set', new URL(api.url).origin],
+      ['enrich.key_deleted', new URL(api.url).origin],
+    ]);
+    expect(audit.stdout).not.toContain(KEY);
+    // Seven processes under dbus on a shared 2-core machine: a wide margin, not a timing assertion.
+  }, 120_000);
 });

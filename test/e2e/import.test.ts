@@ -113,7 +113,7 @@ for (const kind of stores) {
       expect(out.status, out.stdout).toBe(0);
       expect(out.stdout).toMatch(/rows\/s/);
       expect(out.stdout).toMatch(/3,000 rows/);
-    });
+    }, 180_000);
 
     it('a killed import (SIGKILL mid-file) resumes to the exact count; an overlapping run is refused', async () => {
       await reset();

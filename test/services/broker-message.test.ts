@@ -2,7 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import { validateNewCompany } from '../../src/domain/validate.js';
 import { InvalidMessage, parseInboundMessage } from '../../src/services/broker-message.js';
-import { compileRowValidator } from '../../src/services/import-validate.js';
+import { compileRowValidator } from '../../src/services/import/validate.js';
 import { checkBrokerUrl, parseBrokerConfig, resolveBrokerPassword } from '../../src/services/broker-config.js';
 
 const today = new Date('2026-12-01T00:00:00Z');

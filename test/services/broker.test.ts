@@ -152,7 +152,8 @@ for (const dialect of dialects) {
         await until(async () => (await admin.count(`${queue}.dead`)) === 2 && (await count('select count(*) as n from broker_applied_message')) === 4, 'the messages to be handled');
         c.stop();
         const report = await c.done;
-        expect(report).toMatchObject({ received: 6, created: 2, updated: 1, deleted: 1, deadLettered: 2, requeued: 0 });
+        // Dead-lettered messages are acked once, with the rest: no channel error, no reconnect.
+        expect(report).toMatchObject({ received: 6, created: 2, updated: 1, deleted: 1, deadLettered: 2, requeued: 0, reconnects: 0 });
 
         const acme = await company.getCompany(cdeps(), { kind: 'domain', domain: 'acme.de' }, { fresh: true });
         expect(acme.company).toMatchObject({ name: 'Acme AG', country: 'DE', version: 2 });
@@ -189,7 +190,7 @@ for (const dialect of dialects) {
         await until(async () => (await admin.count(queue)) === 0, 'the redelivery to be taken');
         c.stop();
         const report = await c.done;
-        expect(report).toMatchObject({ created: 2, updated: 0, duplicates: 2, deadLettered: 1 });
+        expect(report).toMatchObject({ created: 2, updated: 0, duplicates: 2, deadLettered: 1, reconnects: 0 });
         expect((await company.getCompany(cdeps(), { kind: 'domain', domain: 'acme.de' }, { fresh: true })).company).toMatchObject({ industry: 'Tools', version: 1 });
         expect(await count(`select count(*) as n from outbox_event where type = 'company.created'`)).toBe(3);
         const [dead] = await admin.drainQueue(`${queue}.dead`);
@@ -220,6 +221,28 @@ for (const dialect of dialects) {
         expect(await count(`select count(*) as n from outbox_event where type = 'company.created'`)).toBe(n);
         expect(await count(`select count(distinct domain) as n from company`)).toBe(n);
         expect(c.notices.some((m) => /reconnecting|retrying/.test(m))).toBe(true);
+      });
+
+      it.skipIf(dialect.name !== 'sqlite')('a store error (the SQLite file locked by another writer) requeues with backoff, and the message is applied once the store is free', async () => {
+        const queue = declared(uniqueName('busy'));
+        const config = consumerConfig(url, { retryBackoffMs: 50, retryMaxBackoffMs: 200 });
+        await admin.declareLikeConsumer(queue, config.consume.deadLetterExchange);
+        const c = start(config, queue);
+        await admin.sendMany(queue, [upsert(0)]);
+        await until(async () => (await count('select count(*) as n from company')) === 1, 'the first message');
+        const { default: Database } = await import('better-sqlite3');
+        const locker = new Database(join(home.home, 'store.db'));
+        locker.exec('begin immediate');
+        await admin.sendMany(queue, [upsert(1)]);
+        await until(() => c.notices.some((m) => /requeued/.test(m)), 'a requeue after the store error');
+        locker.exec('rollback');
+        locker.close();
+        await until(async () => (await count('select count(*) as n from company')) === 2 && (await admin.count(queue)) === 0, 'the message to be applied');
+        c.stop();
+        const report = await c.done;
+        expect(report.requeued).toBeGreaterThanOrEqual(1);
+        expect(report).toMatchObject({ created: 2, deadLettered: 0 });
+        expect(await count(`select count(*) as n from outbox_event`)).toBe(2);
       });
 
       it('stops on abort: takes no more, acks what it holds, and a queue declared differently is a clear error', async () => {

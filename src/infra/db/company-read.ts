@@ -95,6 +95,13 @@ export async function findCompany(read: SqlReader, key: NaturalKey): Promise<Com
   return (await withExternalIds(read, rows))[0];
 }
 
+/** Soft-deleted companies holding `key` (several can: a deleted company's keys are free again), newest deletion first. */
+export async function findDeletedCompanies(read: SqlReader, key: NaturalKey): Promise<Company[]> {
+  const where = keyWhere(key);
+  const rows = await read.all<Row>(`select ${COLUMNS} from company c where ${where.sql} and c.deleted_at is not null order by c.deleted_at desc, c.id desc limit 20`, where.params);
+  return withExternalIds(read, rows);
+}
+
 /** Live companies (other than `exceptId`) that hold any of these keys or external ids. */
 export async function findKeyHolders(
   read: SqlReader,

@@ -2,10 +2,9 @@
 // a later migration adds is copied too), their columns and foreign-key order, rows read as text
 // in one canonical form (ISO-8601 UTC times, trimmed decimals, 1/0 booleans, JSON text) from a
 // consistent snapshot, bulk writes (COPY on PostgreSQL, prepared inserts on SQLite), sequences.
-import { createHash } from 'node:crypto';
 import type { StoreLocation } from './location.js';
 
-/** A row as canonical text values (null for SQL NULL), in the order of its table's columns. */
+/** A row as canonical text values (null for SQL NULL; binary as lower-case hex), in column order. */
 export type TextRow = (string | null)[];
 
 /** Bookkeeping tables every store creates for itself: never copied. */
@@ -30,8 +29,12 @@ export interface RawStore {
   rows(table: string, columns: Column[]): AsyncIterable<TextRow>;
   /** Everything written between begin and commit lands at once or not at all. */
   beginWrite(): Promise<void>;
+  /** `columns` are the target's own (their types decide how binary values are written). */
   write(table: string, columns: Column[], rows: AsyncIterable<TextRow>, seen: (row: TextRow) => void): Promise<number>;
   deleteAll(table: string): Promise<void>;
+  /** Drop a table's secondary indexes (a bulk load builds each once, after the rows); returns how to build them again. */
+  dropIndexes(table: string): Promise<string[]>;
+  execute(sql: string): Promise<void>;
   /** Set every id sequence past the ids copied (and past `floors`, the source's own sequences). */
   resetSequences(floors: Map<string, number>): Promise<void>;
   /** The next-id floor of each table's generated ids: `table.column` -> last value used. */
@@ -81,8 +84,28 @@ async function openRawSqlite(path: string): Promise<RawStore> {
       if (db.inTransaction) db.prepare('commit').run();
     },
     async *rows(table, columns) {
-      const st = db.prepare(`select ${columns.map((c) => q(c.name)).join(', ')} from ${q(table)}`).raw(true);
-      for (const r of st.iterate() as Iterable<unknown[]>) yield r.map(text);
+      const list = columns.map((c) => q(c.name)).join(', ');
+      let page: import('better-sqlite3').Statement;
+      // Pages by rowid: one native call per page of rows instead of one per row; rows holding
+      // blobs (queued inputs, up to 1 MiB each) come a few at a time.
+      const size = columns.some((c) => c.type === 'blob') ? 8 : 5000;
+      try {
+        page = db.prepare(`select rowid, ${list} from ${q(table)} where rowid > ? order by rowid limit ${size}`).raw(true);
+      } catch {
+        for (const r of db.prepare(`select ${list} from ${q(table)}`).raw(true).iterate() as Iterable<unknown[]>) yield r.map(text);
+        return;
+      }
+      let after: unknown = -Infinity;
+      for (;;) {
+        const rows = page.all(after) as unknown[][];
+        for (const r of rows) {
+          const out: TextRow = new Array(r.length - 1);
+          for (let i = 1; i < r.length; i++) out[i - 1] = text(r[i]);
+          yield out;
+        }
+        if (rows.length < size) return;
+        after = rows[rows.length - 1]![0];
+      }
     },
     async beginWrite() {
       db.pragma('journal_mode = WAL');
@@ -90,16 +113,31 @@ async function openRawSqlite(path: string): Promise<RawStore> {
     },
     async write(table, columns, rows, seen) {
       const st = db.prepare(`insert into ${q(table)} (${columns.map((c) => q(c.name)).join(', ')}) values (${columns.map(() => '?').join(', ')})`);
+      const blobs = columns.flatMap((c, i) => (c.type === 'blob' ? [i] : []));
       let n = 0;
       for await (const r of rows) {
-        st.run(r);
         seen(r);
+        if (blobs.length) {
+          const values: unknown[] = [...r];
+          for (const i of blobs) if (r[i] !== null) values[i] = Buffer.from(r[i]!, 'hex');
+          st.run(values);
+        } else {
+          st.run(r);
+        }
         n++;
       }
       return n;
     },
     async deleteAll(table) {
       db.prepare(`delete from ${q(table)}`).run();
+    },
+    async dropIndexes(table) {
+      const rows = db.prepare(`select name, sql from sqlite_master where type = 'index' and tbl_name = ? and sql is not null`).all(table) as { name: string; sql: string }[];
+      for (const r of rows) db.prepare(`drop index ${q(r.name)}`).run();
+      return rows.map((r) => r.sql);
+    },
+    async execute(sql) {
+      db.prepare(sql).run();
     },
     async sequences() {
       const out = new Map<string, number>();
@@ -135,6 +173,7 @@ function pgExpr(c: Column): string {
   if (c.type === 'numeric') return `trim_scale(${col})::text`;
   if (c.type === 'boolean') return `${col}::int::text`;
   if (c.type === 'character') return `rtrim(${col})`;
+  if (c.type === 'bytea') return `encode(${col}, 'hex')`;
   return `${col}::text`;
 }
 
@@ -195,6 +234,7 @@ async function openRawPg(url: string): Promise<RawStore> {
         sink.on('finish', resolve);
         sink.on('error', reject);
       });
+      const binary = columns.flatMap((c, i) => (c.type === 'bytea' ? [i] : []));
       let n = 0;
       let buf = '';
       const flush = async () => {
@@ -205,8 +245,14 @@ async function openRawPg(url: string): Promise<RawStore> {
       };
       try {
         for await (const r of rows) {
-          buf += encodeCopyLine(r);
           seen(r);
+          if (binary.length) {
+            const values = [...r];
+            for (const i of binary) if (r[i] !== null) values[i] = `\\x${r[i]}`;
+            buf += encodeCopyLine(values);
+          } else {
+            buf += encodeCopyLine(r);
+          }
           n++;
           if (buf.length > 256 * 1024) await flush();
         }
@@ -221,6 +267,20 @@ async function openRawPg(url: string): Promise<RawStore> {
     },
     async deleteAll(table) {
       await client.query(`delete from ${q(table)}`);
+    },
+    async dropIndexes(table) {
+      // Not the indexes behind primary keys and unique constraints (foreign keys may need them).
+      const rows = await all<{ name: string; def: string }>(
+        `select i.relname as name, pg_get_indexdef(x.indexrelid) as def from pg_index x
+         join pg_class i on i.oid = x.indexrelid join pg_class t on t.oid = x.indrelid join pg_namespace n on n.oid = t.relnamespace
+         where n.nspname = current_schema() and t.relname = $1 and not exists (select 1 from pg_constraint c where c.conindid = x.indexrelid)`,
+        [table],
+      );
+      for (const r of rows) await client.query(`drop index ${q(r.name)}`);
+      return rows.map((r) => r.def);
+    },
+    async execute(sql) {
+      await client.query(sql);
     },
     async sequences() {
       const out = new Map<string, number>();
@@ -299,18 +359,34 @@ function sortKeys(v: unknown): unknown {
   return v;
 }
 
-/** An order-independent checksum of a table's rows: the sum of per-row SHA-256 prefixes. */
+/**
+ * An order-independent checksum of a table's rows: the sum (mod 2^64) of a 64-bit hash of each
+ * row (two 32-bit murmur-style lanes). It checks a copy against its source, not an adversary.
+ */
 export class TableChecksum {
   rows = 0;
-  private sum = 0n;
+  private hi = 0;
+  private lo = 0;
 
   add(row: TextRow): void {
-    const h = createHash('sha256').update(row.map(canonical).join('\u0001')).digest();
-    this.sum = (this.sum + h.readBigUInt64BE(0)) & 0xffffffffffffffffn;
+    let text = '';
+    for (let i = 0; i < row.length; i++) text += (i ? '\u0001' : '') + canonical(row[i]!);
+    let h1 = 0xdeadbeef ^ text.length;
+    let h2 = 0x41c6ce57 ^ text.length;
+    for (let i = 0; i < text.length; i++) {
+      const c = text.charCodeAt(i);
+      h1 = Math.imul(h1 ^ c, 2654435761);
+      h2 = Math.imul(h2 ^ c, 1597334677);
+    }
+    h1 = Math.imul(h1 ^ (h1 >>> 16), 2246822507) ^ Math.imul(h2 ^ (h2 >>> 13), 3266489909);
+    h2 = Math.imul(h2 ^ (h2 >>> 16), 2246822507) ^ Math.imul(h1 ^ (h1 >>> 13), 3266489909);
+    const lo = this.lo + (h1 >>> 0);
+    this.lo = lo % 4294967296;
+    this.hi = (this.hi + (h2 >>> 0) + (lo >= 4294967296 ? 1 : 0)) % 4294967296;
     this.rows++;
   }
 
   hex(): string {
-    return this.sum.toString(16).padStart(16, '0');
+    return this.hi.toString(16).padStart(8, '0') + this.lo.toString(16).padStart(8, '0');
   }
 }

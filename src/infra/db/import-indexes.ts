@@ -1,7 +1,11 @@
-// SQLite bulk loads: the company indexes no write depends on are dropped for a large import
-// and built once at the end; a note in store_meta lets a crashed load be repaired.
+// Bulk loads: the company indexes no write depends on are dropped for a large import and
+// built once at the end; a note in store_meta lets a crashed load be repaired. Both dialects.
 import { rawSqlite } from './import-write.js';
 import type { SqlReader, StoreTx } from './store.js';
+
+async function exec(tx: StoreTx, sql: string, params: unknown[] = []): Promise<void> {
+  await tx.em.getConnection().execute(sql, params, 'run', tx.em.getTransactionContext());
+}
 
 /**
  * The company indexes no write depends on (the unique ones stay: they decide inserts and
@@ -18,9 +22,8 @@ const DEFERRED_META = 'import_deferred_indexes';
 
 /** Drop the deferrable indexes, noting it in store_meta in the same transaction (a crash leaves a note to repair from). */
 export async function deferIndexes(tx: StoreTx, jobId: number): Promise<void> {
-  const db = (await rawSqlite(tx))!;
-  for (const ix of DEFERRABLE_INDEXES) db.exec(`drop index if exists ${ix.name}`);
-  db.prepare('insert into store_meta (key, value) values (?, ?) on conflict (key) do update set value = excluded.value').run(DEFERRED_META, String(jobId));
+  for (const ix of DEFERRABLE_INDEXES) await exec(tx, `drop index if exists ${ix.name}`);
+  await exec(tx, 'insert into store_meta (key, value) values (?, ?) on conflict (key) do update set value = excluded.value', [DEFERRED_META, String(jobId)]);
 }
 
 /** The import job whose bulk load dropped the deferrable indexes, if they are dropped. */
@@ -35,24 +38,26 @@ export async function deferredBy(read: SqlReader): Promise<number | undefined> {
  */
 export async function restoreIndexes(tx: StoreTx, only?: string): Promise<string[]> {
   const db = await rawSqlite(tx);
-  if (!db) return [];
-  const have = new Set((db.prepare("select name from sqlite_master where type = 'index' and tbl_name = 'company'").pluck().all() as string[]));
+  const names = db
+    ? (db.prepare("select name from sqlite_master where type = 'index' and tbl_name = 'company'").pluck().all() as string[])
+    : (await tx.read.all<{ indexname: string }>("select indexname from pg_indexes where tablename = 'company' and schemaname = current_schema()")).map((r) => r.indexname);
+  const have = new Set(names);
   if (only) for (const ix of DEFERRABLE_INDEXES) if (ix.name !== only) have.add(ix.name);
   const built: string[] = [];
-  // The sort behind CREATE INDEX takes up to cache_size of memory on top of the page cache:
-  // a small one keeps the import's peak RSS where the load put it (the sort spills to disk).
-  const cache = db.pragma('cache_size', { simple: true }) as number;
-  db.pragma('cache_size = -16384');
+  // SQLite: the sort behind CREATE INDEX takes up to cache_size of memory on top of the page
+  // cache: a small one keeps the import's peak RSS where the load put it (the sort spills to disk).
+  const cache = db?.pragma('cache_size', { simple: true }) as number | undefined;
+  db?.pragma('cache_size = -16384');
   try {
     for (const ix of DEFERRABLE_INDEXES) {
       if (have.has(ix.name)) continue;
-      db.exec(ix.sql);
+      await exec(tx, ix.sql);
       built.push(ix.name);
     }
   } finally {
-    db.pragma(`cache_size = ${cache}`);
+    if (db) db.pragma(`cache_size = ${cache}`);
   }
-  if (!only) db.prepare('delete from store_meta where key = ?').run(DEFERRED_META);
+  if (!only) await exec(tx, 'delete from store_meta where key = ?', [DEFERRED_META]);
   return built;
 }
 

@@ -30,6 +30,13 @@ export interface ImportJob {
   startedAt: string;
   updatedAt: string;
   finishedAt: string | null;
+  /** Streamed input (stdin, a pipe): the length and sha256 of the bytes read by the last checkpoint. */
+  inputPrefix: InputPrefix | null;
+}
+
+export interface InputPrefix {
+  bytes: number;
+  sha256: string;
 }
 
 const iso = (v: unknown): string | null => (v === null || v === undefined ? null : v instanceof Date ? v.toISOString() : new Date(String(v)).toISOString());
@@ -59,6 +66,7 @@ function toJob(r: Row): ImportJob {
     startedAt: iso(r.started_at)!,
     updatedAt: iso(r.updated_at)!,
     finishedAt: iso(r.finished_at),
+    inputPrefix: r.input_prefix_sha256 == null ? null : { bytes: Number(r.input_prefix_bytes), sha256: String(r.input_prefix_sha256) },
   };
 }
 
@@ -129,6 +137,8 @@ export interface Checkpoint {
   rejected: number;
   rejectsBytes: number;
   elapsedMs: number;
+  /** Streamed input: what was read by this checkpoint (kept as it was when absent). */
+  inputPrefix?: InputPrefix;
   checksum?: string | null;
   format?: string;
   encoding?: string;
@@ -139,9 +149,9 @@ export async function saveCheckpoint(tx: StoreTx, id: number, owner: string, c: 
   const rows = await exec(
     tx,
     `update import_job set rows_done = ?, inserted = ?, updated = ?, unchanged = ?, rejected = ?, rejects_bytes = ?, elapsed_ms = ?,
-       heartbeat_at = ?, updated_at = ?
+       input_prefix_bytes = coalesce(?, input_prefix_bytes), input_prefix_sha256 = coalesce(?, input_prefix_sha256), heartbeat_at = ?, updated_at = ?
      where id = ? and lock_owner = ? returning id`,
-    [c.rowsDone, c.inserted, c.updated, c.unchanged, c.rejected, c.rejectsBytes, c.elapsedMs, now, now, id, owner],
+    [c.rowsDone, c.inserted, c.updated, c.unchanged, c.rejected, c.rejectsBytes, c.elapsedMs, c.inputPrefix?.bytes ?? null, c.inputPrefix?.sha256 ?? null, now, now, id, owner],
   );
   // Other hosts' workers drop their cached companies when this chunk commits.
   if (rows.length === 1) await announce(tx, { companies: 'all' });

@@ -92,149 +92,175 @@ function maskPlan(db: Database, kind: KeyKind | 'external', mask: number): MaskP
 
 /** The external ids of a row: [[source, id], ...], sorted by source. */
 const parsePairs = (json: string | null): [string, string][] | undefined => (json === null ? undefined : (JSON.parse(json) as [string, string][]));
+const pairKey = (p: [string, string]) => `${p[0]}\u0000${p[1]}`;
 
 function sqliteUpsertRows(db: Database, key: WriterKey, rows: RowBatch, now: string, seen: SeenCompanies, insertFirst: boolean) {
-  const width = ROW_COLUMNS.length;
-  const n = rows.masks.length;
-  const outcomes = new Uint8Array(n);
-  const ids = new Float64Array(n);
-  const details = new Map<number, RowDetail>();
+  const batch = new BatchUpsert(db, key, rows, now, seen);
+  for (let i = 0; i < rows.masks.length; i++) batch.row(i, insertFirst);
+  return { outcomes: batch.outcomes, ids: batch.ids, details: batch.details };
+}
+
+/** One batch of SQLite's per-row path: statements, per-row results, the batch's claimed external ids. */
+class BatchUpsert {
+  readonly outcomes: Uint8Array;
+  readonly ids: Float64Array;
+  readonly details = new Map<number, RowDetail>();
+  private readonly width = ROW_COLUMNS.length;
   // OR IGNORE, without RETURNING: a statement that cannot abort needs no statement journal,
   // and RETURNING buffers its rows in a temporary table - together they doubled an insert's cost.
-  const ins = stmt(db, `insert or ignore into company (${COLS}, version, created_at, updated_at) values (${ROW_COLUMNS.map(() => '?').join(', ')}, 1, ?, ?)`);
-  const holderOf = stmt(db, 'select company_id from company_external_id where source = ? and external_id = ?').pluck(true);
-  const storedExt = stmt(db, 'select source, external_id from company_external_id where company_id = ? order by source').raw(true);
-  const delExt = stmt(db, 'delete from company_external_id where company_id = ?');
-  const insExt = stmt(db, 'insert into company_external_id (source, external_id, company_id) values (?, ?, ?)');
-  const insArgs: Value[] = new Array(width + 2);
-  insArgs[width] = now;
-  insArgs[width + 1] = now;
-  const external = key.kind === 'external';
-  const keyCols = key.kind === 'external' ? [] : KEY_COLUMNS[key.kind];
-  const { values } = rows;
-  let plan: MaskPlan | undefined;
-  let planMask = -1;
-  // External ids this batch's earlier rows gave ("source\u0000id" -> row).
-  const claimed = new Map<string, number>();
-  const insert = (base: number): number => {
-    for (let c = 0; c < width; c++) insArgs[c] = values[base + c]!;
-    const r = ins.run(insArgs);
-    return r.changes === 1 ? Number(r.lastInsertRowid) : 0;
-  };
-  const writeExt = (companyId: number, pairs: [string, string][]) => {
-    for (const [s, id] of pairs) insExt.run(s, id, companyId);
-  };
-  for (let i = 0; i < n; i++) {
-    const base = i * width;
-    const mask = rows.masks[i]!;
+  private readonly ins: Statement;
+  private readonly insArgs: Value[];
+  private readonly holderOf: Statement;
+  private readonly storedExt: Statement;
+  private readonly delExt: Statement;
+  private readonly insExt: Statement;
+  private readonly keyCols: number[];
+  private plan: MaskPlan | undefined;
+  private planMask = -1;
+  /** External ids this batch's earlier rows gave (pairKey -> row). */
+  private readonly claimed = new Map<string, number>();
+
+  constructor(
+    private readonly db: Database,
+    private readonly key: WriterKey,
+    private readonly rows: RowBatch,
+    private readonly now: string,
+    private readonly seen: SeenCompanies,
+  ) {
+    const n = rows.masks.length;
+    this.outcomes = new Uint8Array(n);
+    this.ids = new Float64Array(n);
+    this.ins = stmt(db, `insert or ignore into company (${COLS}, version, created_at, updated_at) values (${ROW_COLUMNS.map(() => '?').join(', ')}, 1, ?, ?)`);
+    this.insArgs = new Array(this.width + 2);
+    this.insArgs[this.width] = now;
+    this.insArgs[this.width + 1] = now;
+    this.holderOf = stmt(db, 'select company_id from company_external_id where source = ? and external_id = ?').pluck(true);
+    this.storedExt = stmt(db, 'select source, external_id from company_external_id where company_id = ? order by source').raw(true);
+    this.delExt = stmt(db, 'delete from company_external_id where company_id = ?');
+    this.insExt = stmt(db, 'insert into company_external_id (source, external_id, company_id) values (?, ?, ?)');
+    this.keyCols = key.kind === 'external' ? [] : KEY_COLUMNS[key.kind];
+  }
+
+  row(i: number, insertFirst: boolean): void {
+    const { key, rows } = this;
+    const external = key.kind === 'external';
+    const base = i * this.width;
     const pairs = parsePairs(rows.externalIds[i] ?? null);
     // Who holds each of the row's external ids now (undefined: nobody).
-    let holders: (number | undefined)[] | undefined;
-    let held = false;
-    if (pairs) {
-      holders = pairs.map(([s, id]) => holderOf.get(s, id) as number | undefined);
-      held = holders.some((h) => h !== undefined);
-    }
-    const inserted = (id: number) => {
-      seen.add(id);
-      if (pairs) writeExt(id, pairs);
-      for (const [s, id2] of pairs ?? []) claimed.set(`${s}\u0000${id2}`, i);
-      outcomes[i] = ROW.INSERTED;
-      ids[i] = id;
-    };
+    const holders = pairs?.map(([s, id]) => this.holderOf.get(s, id) as number | undefined);
+    const held = !!holders?.some((h) => h !== undefined);
     // A run of new rows: try the insert first (only when none of its external ids is taken).
-    if (insertFirst && !external && !held && !pairs?.some(([s, id]) => claimed.has(`${s}\u0000${id}`))) {
-      const id = insert(base);
-      if (id) {
-        inserted(id);
-        continue;
-      }
+    const tryFirst = insertFirst && !external && !held && !pairs?.some((p) => this.claimed.has(pairKey(p)));
+    if (tryFirst) {
+      const id = this.insert(base);
+      if (id) return this.inserted(i, id, pairs);
     }
-    if (mask !== planMask) {
-      plan = maskPlan(db, key.kind, mask);
-      planMask = mask;
+    const mask = rows.masks[i]!;
+    if (mask !== this.planMask) {
+      this.plan = maskPlan(this.db, key.kind, mask);
+      this.planMask = mask;
     }
-    const p = plan!;
-    let a = 0;
-    for (const c of p.columns) p.lookArgs[a++] = values[base + c]!;
-    let hit: [number, number, number, number] | undefined;
-    if (external) {
-      const targets = [...new Set((holders ?? []).filter((h, k) => h !== undefined && (!key.source || pairs![k]![0] === key.source)))] as number[];
-      if (targets.length > 1) {
-        outcomes[i] = ROW.EXT_DIFFERENT;
-        details.set(i, { companies: targets.map(Number) });
-        continue;
-      }
-      if (targets.length === 1) {
-        p.lookArgs[a] = targets[0]!;
-        hit = p.look.get(p.lookArgs) as typeof hit;
-      }
-    } else {
-      for (const c of keyCols) p.lookArgs[a++] = values[base + c]!;
-      hit = p.look.get(p.lookArgs) as typeof hit;
-    }
+    const hit = this.lookup(i, base, pairs, holders);
+    if (hit === 'rejected') return;
     const target = hit ? Number(hit[0]) : undefined;
-    if (hit && hit[3]) {
-      outcomes[i] = ROW.EXT_DELETED;
-      ids[i] = target!;
-      continue;
-    }
+    if (hit && hit[3]) return this.set(i, ROW.EXT_DELETED, target!);
     if (target !== undefined) {
-      ids[i] = target;
-      if (seen.has(target)) {
-        outcomes[i] = ROW.DUPLICATE;
-        continue;
-      }
-      seen.add(target);
+      this.ids[i] = target;
+      if (this.seen.has(target)) return this.set(i, ROW.DUPLICATE, target);
+      this.seen.add(target);
     }
-    // External ids given by an earlier row of the batch, or held by another company.
-    if (pairs) {
-      let clash = false;
-      for (let k = 0; k < pairs.length && !clash; k++) {
-        const [s, id] = pairs[k]!;
-        const earlier = claimed.get(`${s}\u0000${id}`);
-        if (earlier !== undefined && earlier !== i) {
-          outcomes[i] = ROW.EXT_ALSO_GIVEN;
-          ids[i] = earlier;
-          clash = true;
-        } else if (holders![k] !== undefined && Number(holders![k]) !== target) {
-          outcomes[i] = ROW.EXT_HELD;
-          ids[i] = Number(holders![k]);
-          clash = true;
-        }
-        if (clash) details.set(i, { pair: `${s}:${id}` });
-      }
-      if (clash) continue;
-    }
+    if (pairs && this.externalIdClash(i, pairs, holders!, target)) return;
     if (target === undefined) {
-      const id = insertFirst && !external && !held ? 0 : insert(base);
-      if (id) inserted(id);
-      else outcomes[i] = ROW.INSERT_CLASH;
-      continue;
+      const id = tryFirst ? 0 : this.insert(base);
+      if (id) this.inserted(i, id, pairs);
+      else this.outcomes[i] = ROW.INSERT_CLASH;
+      return;
     }
-    for (const [s, id] of pairs ?? []) claimed.set(`${s}\u0000${id}`, i);
-    const extSame = !pairs || sameExt(storedExt.all(target) as [string, string][], pairs);
-    if (hit![2] === 1 && extSame) {
-      outcomes[i] = ROW.UNCHANGED;
-      continue;
-    }
-    a = 0;
-    for (const c of p.columns) p.updateArgs[a++] = values[base + c]!;
-    p.updateArgs[a++] = now;
-    p.updateArgs[a++] = target;
-    p.updateArgs[a] = hit![1];
-    try {
-      outcomes[i] = p.update.run(p.updateArgs).changes === 1 ? ROW.UPDATED : ROW.STALE;
-    } catch (e) {
-      if (!isUnique(e)) throw e;
-      outcomes[i] = ROW.UPDATE_CLASH;
-    }
-    if (outcomes[i] === ROW.UPDATED && !extSame) {
-      delExt.run(target);
-      writeExt(target, pairs!);
+    for (const p of pairs ?? []) this.claimed.set(pairKey(p), i);
+    const extSame = !pairs || sameExt(this.storedExt.all(target) as [string, string][], pairs);
+    if (hit![2] === 1 && extSame) return this.set(i, ROW.UNCHANGED, target);
+    this.update(i, base, target, hit![1]);
+    if (this.outcomes[i] === ROW.UPDATED && !extSame) {
+      this.delExt.run(target);
+      this.writeExt(target, pairs!);
     }
   }
-  return { outcomes, ids, details };
+
+  private set(i: number, outcome: number, id: number): void {
+    this.outcomes[i] = outcome;
+    this.ids[i] = id;
+  }
+
+  /** The company the row's key leads to: [id, version, same, deleted], undefined, or 'rejected'. */
+  private lookup(i: number, base: number, pairs: [string, string][] | undefined, holders: (number | undefined)[] | undefined) {
+    const p = this.plan!;
+    const { values } = this.rows;
+    let a = 0;
+    for (const c of p.columns) p.lookArgs[a++] = values[base + c]!;
+    if (this.key.kind !== 'external') {
+      for (const c of this.keyCols) p.lookArgs[a++] = values[base + c]!;
+      return p.look.get(p.lookArgs) as [number, number, number, number] | undefined;
+    }
+    const source = this.key.source;
+    const targets = [...new Set((holders ?? []).filter((h, k) => h !== undefined && (!source || pairs![k]![0] === source)))] as number[];
+    if (targets.length > 1) {
+      this.outcomes[i] = ROW.EXT_DIFFERENT;
+      this.details.set(i, { companies: targets.map(Number) });
+      return 'rejected' as const;
+    }
+    if (targets.length === 0) return undefined;
+    p.lookArgs[a] = targets[0]!;
+    return p.look.get(p.lookArgs) as [number, number, number, number] | undefined;
+  }
+
+  /** An external id of the row given by an earlier row of the batch, or held by another company. */
+  private externalIdClash(i: number, pairs: [string, string][], holders: (number | undefined)[], target: number | undefined): boolean {
+    for (let k = 0; k < pairs.length; k++) {
+      const earlier = this.claimed.get(pairKey(pairs[k]!));
+      const holder = holders[k];
+      if (earlier !== undefined && earlier !== i) this.set(i, ROW.EXT_ALSO_GIVEN, earlier);
+      else if (holder !== undefined && Number(holder) !== target) this.set(i, ROW.EXT_HELD, Number(holder));
+      else continue;
+      this.details.set(i, { pair: `${pairs[k]![0]}:${pairs[k]![1]}` });
+      return true;
+    }
+    return false;
+  }
+
+  private insert(base: number): number {
+    const { insArgs, width } = this;
+    for (let c = 0; c < width; c++) insArgs[c] = this.rows.values[base + c]!;
+    const r = this.ins.run(insArgs);
+    return r.changes === 1 ? Number(r.lastInsertRowid) : 0;
+  }
+
+  private inserted(i: number, id: number, pairs: [string, string][] | undefined): void {
+    this.seen.add(id);
+    if (pairs) {
+      this.writeExt(id, pairs);
+      for (const p of pairs) this.claimed.set(pairKey(p), i);
+    }
+    this.set(i, ROW.INSERTED, id);
+  }
+
+  private update(i: number, base: number, target: number, version: number): void {
+    const p = this.plan!;
+    let a = 0;
+    for (const c of p.columns) p.updateArgs[a++] = this.rows.values[base + c]!;
+    p.updateArgs[a++] = this.now;
+    p.updateArgs[a++] = target;
+    p.updateArgs[a] = version;
+    try {
+      this.outcomes[i] = p.update.run(p.updateArgs).changes === 1 ? ROW.UPDATED : ROW.STALE;
+    } catch (e) {
+      if (!isUnique(e)) throw e;
+      this.outcomes[i] = ROW.UPDATE_CLASH;
+    }
+  }
+
+  private writeExt(companyId: number, pairs: [string, string][]): void {
+    for (const [s, id] of pairs) this.insExt.run(s, id, companyId);
+  }
 }
 
 const sameExt = (a: [string, string][], b: [string, string][]) => a.length === b.length && a.every((x, i) => x[0] === b[i]![0] && x[1] === b[i]![1]);

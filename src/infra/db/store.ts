@@ -57,11 +57,15 @@ const notInitialised = (loc: StoreLocation) =>
     hint: 'run "companyctl init" to create it, or pass --db / COMPANYCTL_DB',
   });
 
-/** Open an initialised store whose schema matches this code. */
-export async function openStore(loc: StoreLocation): Promise<Store> {
+/**
+ * Open an initialised store whose schema matches this code; `pendingOk` lets `db migrate` open
+ * an older one (to authenticate its caller) before it migrates.
+ */
+export async function openStore(loc: StoreLocation, opts: { pendingOk?: boolean } = {}): Promise<Store> {
   const store = loc.dialect === 'sqlite' ? await openSqlite(loc) : await openPostgres(loc);
   try {
-    assertSchemaCurrent(loc, await readSchemaStatus(store.read));
+    const status = await readSchemaStatus(store.read);
+    assertSchemaCurrent(loc, opts.pendingOk ? { ...status, pending: [] } : status);
   } catch (e) {
     await store.close();
     throw e;
@@ -113,7 +117,7 @@ export async function migrateStore(loc: StoreLocation): Promise<{ applied: strin
     const read = ormReader(orm.em.fork());
     const status = await readSchemaStatus(read);
     assertSchemaCurrent(loc, { ...status, pending: [], initialised: true });
-    if (loc.dialect === 'sqlite' && status.applied.length > 0) {
+    if (status.applied.length > 0) {
       // A bulk import killed before its end left the secondary indexes dropped: build them
       // first (a later migration may expect them).
       const { deferredBy, restoreIndexes } = await import('./import-indexes.js');

@@ -1,13 +1,15 @@
 // The dry run: the read stage over the whole input (validation and the in-file duplicate
 // check included), nothing written; rejects go to --rejects when given.
 import { resolve } from 'node:path';
+import { CompanyctlError } from '../../errors.js';
 import { FORMATS } from './formats.js';
 import { openReader, pipelineOptions } from './reader.js';
 import { RejectsFile } from './rejects.js';
 import { describeImportKey, type PipelineHeader } from './rows.js';
 import type { ImportDeps, ImportOptions, ImportProgress, ImportSummary } from './types.js';
 
-export async function dryRun(deps: ImportDeps, opts: ImportOptions, progress: ImportProgress): Promise<ImportSummary> {
+export async function dryRun(deps: ImportDeps, opts: ImportOptions, progress: ImportProgress, signal?: AbortSignal): Promise<ImportSummary> {
+  const stopped = new Promise<undefined>((resolve) => signal?.addEventListener('abort', () => resolve(undefined), { once: true }));
   const started = Date.now();
   const src = openReader(deps, pipelineOptions(opts, 0, deps.now(), false, true));
   let header: PipelineHeader | undefined;
@@ -17,7 +19,8 @@ export async function dryRun(deps: ImportDeps, opts: ImportOptions, progress: Im
   let rejects: RejectsFile | undefined;
   try {
     for (;;) {
-      const ev = await src.next();
+      const ev = signal?.aborted ? undefined : await Promise.race([src.next(), stopped]);
+      if (signal?.aborted) throw new CompanyctlError('COMPANYCTL_CANCELLED', `dry run stopped after ${records} rows; nothing was written`);
       if (!ev) break;
       if (ev.type === 'header') {
         header = ev.header;

@@ -12,6 +12,7 @@ import { endRun, type RunState, type StopReason } from './finish.js';
 import { lockedError } from './lock.js';
 import { openReader, pipelineOptions, type EventSource } from './reader.js';
 import { RejectsFile } from './rejects.js';
+import { isStreamedJob } from './source.js';
 import type { Chunk, Reject } from './rows.js';
 import type { ImportDeps, ImportOptions, ImportProgress, ImportSummary, MaxErrors } from './types.js';
 import { openChunkWriter, type ChunkResult } from './write.js';
@@ -60,7 +61,10 @@ export async function execute(
     counts: { inserted: job.inserted, updated: job.updated, unchanged: job.unchanged, rejected: job.rejected, rowsDone: job.rowsDone },
     resumedFrom: resumed ? job.rowsDone : 0,
   };
-  const src = openReader(deps, pipelineOptions(opts, job.rowsDone, deps.now(), opts.source === '-', false));
+  // A streamed input (no checksum up front) is hashed as it is read; a resume proves its prefix.
+  const streamed = isStreamedJob(job);
+  const verify = streamed && job.rowsDone > 0 ? (job.inputPrefix ?? undefined) : undefined;
+  const src = openReader(deps, pipelineOptions(opts, job.rowsDone, deps.now(), streamed, false, verify));
   const loop = new ChunkLoop(run, src, progress, signal, resumed);
   const queue = new PQueue({ concurrency: 1 });
   let bulk = false;
@@ -75,7 +79,10 @@ export async function execute(
   } finally {
     queue.clear();
     await src.close().catch(() => undefined);
-    if (bulk) {
+    if (bulk && signal?.aborted) {
+      // Stopping at once: the rows are committed; the note in store_meta has the next import or `db migrate` build them.
+      progress.notice('the name, country and updated-at indexes are built by the next import or "companyctl db migrate"');
+    } else if (bulk) {
       progress.notice('building the name, country and updated-at indexes ...');
       // The rows are committed whatever happens here: a failed build is a notice, and the note
       // in store_meta lets the next import or `db migrate` build what is missing.
@@ -107,13 +114,23 @@ class ChunkLoop {
     private readonly progress: ImportProgress,
     private readonly signal: AbortSignal | undefined,
     private readonly resumed: boolean,
-  ) {}
+  ) {
+    this.stopped = new Promise((resolve) => signal?.addEventListener('abort', () => resolve(undefined), { once: true }));
+  }
+
+  private readonly stopped: Promise<undefined>;
 
   /** The reader's next batch of rows; header, unknown-column and end events are handled on the way. */
   async nextBatch(): Promise<Chunk | undefined> {
     const { run, src } = this;
     for (;;) {
-      const ev = await src.next();
+      // A stop signal ends the wait for the reader at once (a long record, a silent pipe):
+      // the chunk in flight commits what it has, and the reader is closed.
+      const ev = this.signal?.aborted ? undefined : await Promise.race([src.next(), this.stopped]);
+      if (!ev && this.signal?.aborted) {
+        this.stopReason ??= cancelled;
+        return undefined;
+      }
       if (!ev) {
         this.ended = true;
         return undefined;
@@ -185,7 +202,9 @@ class ChunkLoop {
         };
         let batch: Chunk | undefined = first;
         let records = 0;
+        let inputPrefix = first.prefix;
         while (batch) {
+          inputPrefix = batch.prefix ?? inputPrefix;
           const res = await writer.add(batch);
           // New rows come in runs (a first load) and known ones too (a nightly re-run): try
           // the insert first while most rows of the last batch were new.
@@ -204,7 +223,7 @@ class ChunkLoop {
           rejects.sync();
         }
         const elapsedMs = job.elapsedMs + (Date.now() - run.started);
-        const ok = await j.saveCheckpoint(tx, job.id, run.owner, { ...next, rejectsBytes: rejects.bytes, elapsedMs }, run.deps.now().toISOString());
+        const ok = await j.saveCheckpoint(tx, job.id, run.owner, { ...next, rejectsBytes: rejects.bytes, elapsedMs, inputPrefix }, run.deps.now().toISOString());
         if (!ok) throw lockedError((await j.getJob(tx.read, job.id)) ?? job);
       });
       Object.assign(counts, next);

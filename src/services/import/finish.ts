@@ -26,7 +26,7 @@ export interface RunState {
   checksum?: string;
 }
 
-const KEEP_CODE = new Set<ErrorCode>(['COMPANYCTL_FILE_EXISTS', 'COMPANYCTL_USAGE', 'COMPANYCTL_DISK_FULL']);
+const KEEP_CODE = new Set<ErrorCode>(['COMPANYCTL_FILE_EXISTS', 'COMPANYCTL_USAGE', 'COMPANYCTL_DISK_FULL', 'COMPANYCTL_IMPORT_INPUT_CHANGED']);
 
 export interface StopReason {
   state: JobState;
@@ -77,7 +77,8 @@ async function finish(run: RunState, state: JobState, error: string | null): Pro
   const s0 = summary(run, state, null);
   const eventId = await run.store.transaction(async (tx) => {
     await j.finishJob(tx, run.job.id, run.owner, state, checkpoint(run), error, now);
-    return insertOutboxEvent(tx, { type: `import.${state}`, companyId: null, actor: run.deps.actor, payload: { ...s0, error }, createdAt: now });
+    // No `error: null` on a run that ended well: the audit line would read "failed: null".
+    return insertOutboxEvent(tx, { type: `import.${state}`, companyId: null, actor: run.deps.actor, payload: { ...s0, ...(error === null ? {} : { error }) }, createdAt: now });
   });
   return { ...s0, eventId };
 }
@@ -90,8 +91,10 @@ export async function endRun(run: RunState, failure: unknown, stopReason: StopRe
     if (isCompanyctlError(failure) && failure.code === 'COMPANYCTL_IMPORT_LOCKED') throw failure;
     const message = isCompanyctlError(failure) ? failure.message : String((failure as Error)?.message ?? failure);
     const { insertOutboxEvent } = await import('../../infra/db/company-write.js');
+    // Before the header was read (an empty file, a bad header) no chunk ran: nothing to record as one.
+    const inChunk = run.header !== undefined;
     // The failed chunk rolled back; its failure is recorded outside that transaction.
-    await store
+    if (inChunk) await store
       .transaction(async (tx) => {
         await insertOutboxEvent(tx, {
           type: 'import.chunk_failed',
@@ -108,7 +111,9 @@ export async function endRun(run: RunState, failure: unknown, stopReason: StopRe
     // A full disk or a refused file keeps its own code (and exit status); anything else is IMPORT_FAILED.
     const code = diskFullError(failure)?.code ?? (known && KEEP_CODE.has(known.code) ? known.code : 'COMPANYCTL_IMPORT_FAILED');
     throw new CompanyctlError(code, `import job ${job.id} failed after ${counts.rowsDone} rows: ${message}`, {
-      hint: `${known?.hint ? `${known.hint}; then ` : ''}resume with "companyctl import resume ${job.id}" (committed rows stay)`,
+      hint: inChunk
+        ? `${known?.hint ? `${known.hint}; then ` : ''}resume with "companyctl import resume ${job.id}" (committed rows stay)`
+        : `${known?.hint ? `${known.hint}; then ` : ''}run the import again (no row was read; job ${job.id} stays as failed)`,
       field: known?.field,
       data: { cause: known?.code ?? 'COMPANYCTL_INTERNAL', summary: s },
       cause: failure,

@@ -9,7 +9,7 @@ export interface FormatSpec {
   /** Tabular: a header row names the columns, records are cells (CSV/TSV); else JSON objects. */
   tabular: boolean;
   /** The records of a text in this format, header row first when tabular. */
-  records(text: AsyncGenerator<string>, head: string): AsyncGenerator<InputRecord[]>;
+  records(text: AsyncGenerator<string>, head: string, maxRecordChars?: number): AsyncGenerator<InputRecord[]>;
   /** The rejects file: CSV rows of the original cells, or NDJSON lines holding the record. */
   rejects: 'csv' | 'ndjson';
 }
@@ -21,32 +21,32 @@ const TABLE = {
   csv: {
     extensions: ['.csv'],
     tabular: true,
-    records: async function* (text, head) {
-      yield* (await parse()).delimitedRecords(text, head, ',');
+    records: async function* (text, head, max) {
+      yield* (await parse()).delimitedRecords(text, head, ',', max);
     },
     rejects: 'csv',
   },
   tsv: {
     extensions: ['.tsv', '.tab'],
     tabular: true,
-    records: async function* (text, head) {
-      yield* (await parse()).delimitedRecords(text, head, '\t');
+    records: async function* (text, head, max) {
+      yield* (await parse()).delimitedRecords(text, head, '\t', max);
     },
     rejects: 'csv',
   },
   ndjson: {
     extensions: ['.ndjson', '.jsonl'],
     tabular: false,
-    records: async function* (text) {
-      yield* (await parse()).ndjsonRecords(text);
+    records: async function* (text, _head, max) {
+      yield* (await parse()).ndjsonRecords(text, max);
     },
     rejects: 'ndjson',
   },
   json: {
     extensions: ['.json'],
     tabular: false,
-    records: async function* (text) {
-      yield* (await parse()).jsonArrayRecords(text);
+    records: async function* (text, _head, max) {
+      yield* (await parse()).jsonArrayRecords(text, max);
     },
     rejects: 'ndjson',
   },

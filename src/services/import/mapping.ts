@@ -67,7 +67,9 @@ export function explicitMappings(maps: string[], mappingFile?: string): Map<stri
   }
   for (const m of maps) {
     const i = m.lastIndexOf('=');
-    if (i <= 0) throw usage('--map', `${JSON.stringify(m)} must look like column=field (e.g. "Firma=name")`);
+    if (i <= 0 || m.slice(0, i).trim() === '' || m.slice(i + 1).trim() === '') {
+      throw usage('--map', `${JSON.stringify(m)} must look like column=field (e.g. "Firma=name"; "Notes=-" ignores a column)`);
+    }
     out.set(squash(m.slice(0, i)), fieldFor('--map', m.slice(i + 1)));
   }
   return out;

@@ -24,8 +24,20 @@ function recordDelimiter(head: string): '\n' | '\r\n' | '\r' {
   return head[i + 1] === '\n' ? '\r\n' : '\r';
 }
 
-/** The longest record (in characters) the CSV/TSV reader waits for the end of: a quote that is never closed must not make it hold the rest of the file. */
+/**
+ * The longest record (in characters) a reader waits for the end of, by default: an unclosed
+ * quote or a line without end must not make it hold (and rescan) the rest of the input.
+ * `--max-record-size <MiB>` raises it.
+ */
 export const MAX_RECORD_CHARS = 1 << 20;
+
+/** How deep a JSON record may nest (company fields are flat; tags and external ids one level more). */
+export const MAX_JSON_DEPTH = 32;
+
+function tooLong(line: number, maxRecordChars: number, what: string, hint: string): CompanyctlError {
+  const size = maxRecordChars % (1 << 20) === 0 ? `${maxRecordChars / (1 << 20)} MiB` : `${maxRecordChars} characters`;
+  return invalid(`line ${line}: the record that starts here is longer than ${size}${what}`, '--max-record-size', `${hint}; --max-record-size <MiB> raises the limit`);
+}
 
 /** papaparse's error codes (all of them quoting problems for its Parser) in the words of a reject. */
 const CSV_PROBLEMS: Record<string, string> = {
@@ -95,10 +107,10 @@ export async function* delimitedRecords(
     const batch = records(result);
     if (batch.length) yield batch;
     if (partial.length > maxRecordChars) {
-      const size = maxRecordChars % (1 << 20) === 0 ? `${maxRecordChars / (1 << 20)} MiB` : `${maxRecordChars} characters`;
-      throw invalid(
-        `line ${line}: the record that starts here is longer than ${size}; is a quoted cell missing its closing "?`,
-        'file',
+      throw tooLong(
+        line,
+        maxRecordChars,
+        '; is a quoted cell missing its closing "?',
         'a cell that starts with " runs to the next " followed by the delimiter or the end of a line; inside a quoted cell, write " as ""',
       );
     }
@@ -109,10 +121,15 @@ export async function* delimitedRecords(
   }
 }
 
-/** Records of NDJSON: one JSON object a line; blank lines skipped; any line ending. */
-export async function* ndjsonRecords(text: AsyncGenerator<string>): AsyncGenerator<InputRecord[]> {
+/**
+ * Records of NDJSON: one JSON object a line; blank lines skipped; any line ending. Each text
+ * chunk is scanned once: the unfinished line is kept as pieces (never rescanned), so a long
+ * line costs linear time, and a line over `maxRecordChars` stops the read.
+ */
+export async function* ndjsonRecords(text: AsyncGenerator<string>, maxRecordChars = MAX_RECORD_CHARS): AsyncGenerator<InputRecord[]> {
   let batch: InputRecord[] = [];
-  let rest = '';
+  let pieces: string[] = []; // the unfinished line, as it came
+  let pending = 0; // its length
   let line = 0;
   let pendingCr = false;
   const one = (s: string): InputRecord | undefined => {
@@ -121,14 +138,17 @@ export async function* ndjsonRecords(text: AsyncGenerator<string>): AsyncGenerat
     return parseJsonRecord(s, line);
   };
   for await (const chunk of text) {
-    let s = rest + chunk;
+    let s = chunk;
     if (pendingCr && s.startsWith('\n')) s = s.slice(1);
     pendingCr = false;
     let start = 0;
     for (let i = 0; i < s.length; i++) {
       const c = s.charCodeAt(i);
       if (c !== 10 && c !== 13) continue;
-      const r = one(s.slice(start, i));
+      const part = s.slice(start, i);
+      const r = one(pending ? pieces.join('') + part : part);
+      pieces = [];
+      pending = 0;
       if (r) batch.push(r);
       if (c === 13) {
         if (i + 1 < s.length) {
@@ -137,16 +157,38 @@ export async function* ndjsonRecords(text: AsyncGenerator<string>): AsyncGenerat
       }
       start = i + 1;
     }
-    rest = s.slice(start);
+    if (start < s.length) {
+      pieces.push(s.slice(start));
+      pending += s.length - start;
+      if (pending > maxRecordChars) throw tooLong(line + 1, maxRecordChars, ' (one NDJSON record a line)', 'each line holds one JSON object');
+    }
     if (batch.length) {
       yield batch;
       batch = [];
     }
   }
-  if (rest !== '') {
-    const r = one(rest);
+  if (pending) {
+    const r = one(pieces.join(''));
     if (r) yield [r];
   }
+}
+
+/** Whether a parsed JSON value nests deeper than `max` (checked without recursion). */
+function nestsDeeper(value: unknown, max: number): boolean {
+  const stack: [unknown, number][] = [[value, 1]];
+  while (stack.length) {
+    const [v, depth] = stack.pop()!;
+    if (depth > max) return true;
+    if (Array.isArray(v)) {
+      for (const x of v) if (typeof x === 'object' && x !== null) stack.push([x, depth + 1]);
+    } else {
+      for (const k in v as Record<string, unknown>) {
+        const x = (v as Record<string, unknown>)[k];
+        if (typeof x === 'object' && x !== null) stack.push([x, depth + 1]);
+      }
+    }
+  }
+  return false;
 }
 
 function parseJsonRecord(s: string, line: number): InputRecord {
@@ -159,6 +201,9 @@ function parseJsonRecord(s: string, line: number): InputRecord {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
     return { line, text: s, error: 'must be a JSON object of company fields' };
   }
+  if (nestsDeeper(value, MAX_JSON_DEPTH)) {
+    return { line, text: s, error: `nests deeper than ${MAX_JSON_DEPTH} levels of objects and arrays (company fields are flat)` };
+  }
   return { line, object: value as Record<string, unknown>, text: s };
 }
 
@@ -166,7 +211,7 @@ function parseJsonRecord(s: string, line: number): InputRecord {
  * Records of a JSON array of objects, streamed: a small scanner tracks strings and nesting to
  * find where each top-level element ends; JSON.parse reads the element.
  */
-export async function* jsonArrayRecords(text: AsyncGenerator<string>): AsyncGenerator<InputRecord[]> {
+export async function* jsonArrayRecords(text: AsyncGenerator<string>, maxRecordChars = MAX_RECORD_CHARS): AsyncGenerator<InputRecord[]> {
   let batch: InputRecord[] = [];
   let state: 'before' | 'between' | 'element' | 'after' = 'before';
   let line = 1;
@@ -225,7 +270,10 @@ export async function* jsonArrayRecords(text: AsyncGenerator<string>): AsyncGene
         throw invalid(`line ${line}: unexpected text after the end of the JSON array`, 'file');
       }
     }
-    if (state === 'element' && start >= 0) buf += chunk.slice(start);
+    if (state === 'element' && start >= 0) {
+      buf += chunk.slice(start);
+      if (buf.length > maxRecordChars) throw tooLong(elementLine, maxRecordChars, ' (one element of the JSON array)', 'each element is one company object');
+    }
     if (batch.length) {
       yield batch;
       batch = [];

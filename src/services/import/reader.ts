@@ -6,6 +6,7 @@ import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { CompanyctlError, type ErrorCode } from '../../errors.js';
+import type { InputPrefix } from '../../infra/db/import-jobs.js';
 import { runPipeline, type PipelineOptions } from './read.js';
 import type { PipelineEvent } from './rows.js';
 import type { ImportDeps, ImportOptions } from './types.js';
@@ -97,8 +98,9 @@ function workerSource(file: URL, opts: PipelineOptions, stdin: NodeJS.ReadableSt
 }
 
 /** The read stage's options for a run of `opts` that skips the first `skipRecords` records. */
-export function pipelineOptions(opts: ImportOptions, skipRecords: number, today: Date, hashInput: boolean, checkDuplicates: boolean): PipelineOptions {
+export function pipelineOptions(opts: ImportOptions, skipRecords: number, today: Date, hashInput: boolean, checkDuplicates: boolean, verifyPrefix?: InputPrefix): PipelineOptions {
   return {
+    verifyPrefix,
     checkDuplicates,
     source: opts.source,
     format: opts.format,
@@ -109,6 +111,8 @@ export function pipelineOptions(opts: ImportOptions, skipRecords: number, today:
     skipRecords,
     today: today.toISOString(),
     hashInput,
+    maxRecordChars: opts.maxRecordChars,
+    maxGzipRatio: opts.maxGzipRatio,
   };
 }
 

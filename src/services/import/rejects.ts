@@ -74,10 +74,11 @@ export class RejectsFile {
       let row: unknown = r.text;
       try {
         row = r.text === undefined ? null : JSON.parse(r.text);
+        out += `${JSON.stringify({ line: r.line, field: r.field, reason: r.reason, row })}\n`;
       } catch {
-        // not JSON: keep the text as it was
+        // Not JSON, or nested too deep to write back: keep the text as it was.
+        out += `${JSON.stringify({ line: r.line, field: r.field, reason: r.reason, row: r.text ?? null })}\n`;
       }
-      out += `${JSON.stringify({ line: r.line, field: r.field, reason: r.reason, row })}\n`;
     }
     this.append(out);
   }

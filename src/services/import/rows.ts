@@ -2,6 +2,7 @@
 // the store's column order, a mask of the fields the input gave, external ids apart), the
 // events the read side sends and the key strings the duplicate check compares.
 import { INPUT_FIELDS, type CompanyInput } from '../../domain/company.js';
+import type { InputPrefix } from '../../infra/db/import-jobs.js';
 import type { InputFormat } from './formats.js';
 
 export const IMPORT_KEYS = ['domain', 'lei', 'registration', 'external'] as const;
@@ -53,6 +54,8 @@ export interface Chunk {
   bytes: number;
   /** Rows of records a resumed import already committed: only their keys matter (records is 0). */
   replay?: boolean;
+  /** Streamed input: the bytes read when this chunk was cut, and their sha256 (for the checkpoint). */
+  prefix?: InputPrefix;
 }
 
 export interface PipelineHeader {

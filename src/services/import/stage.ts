@@ -47,7 +47,7 @@ export class StagedChunkWriter implements ChunkWriter {
   }
 
   async end(now: string): Promise<ChunkResult> {
-    const { stage, key, seen } = this;
+    const { key, seen } = this;
     const n = this.lines.length;
     const rows: RejectRows = {
       line: (i) => this.lines[i]!,
@@ -55,11 +55,16 @@ export class StagedChunkWriter implements ChunkWriter {
       shownKey: (i) => (key.kind === 'external' ? shownKey(key, [], this.keyValues[i]! || null) : this.keyValues[i]!.replace('\u0000', ' ')),
     };
     const rr = new RowRejects(this.tx, rows, n, key, seen);
-    const res: ChunkResult = { inserted: 0, updated: 0, unchanged: 0, rejects: rr.rejects };
-    await stage.close();
-    if (n === 0) return res;
+    await this.stage.close();
+    if (n === 0) return { inserted: 0, updated: 0, unchanged: 0, rejects: rr.rejects };
+    const match = await this.match(n, rr);
+    if (this.hasExternalIds) await this.checkExternalIds(match, rr);
+    return this.write(n, match, rr, now);
+  }
 
-    // 1. The company each row's key leads to; repeats of a company an earlier row led to.
+  /** The company each row's key leads to; repeats of a company an earlier row led to. */
+  private async match(n: number, rr: RowRejects): Promise<(StagedMatch | undefined)[]> {
+    const { stage, key, seen } = this;
     const matches = key.kind === 'external' ? await stage.matchByExternalId(key.source) : await stage.matchByKey(key.kind);
     const match: (StagedMatch | undefined)[] = new Array(n);
     for (const m of matches) match[m.seq] = m;
@@ -71,21 +76,27 @@ export class StagedChunkWriter implements ChunkWriter {
       else if (seen.has(m.companyId)) rr.duplicate(i, m.companyId);
       else seen.add(m.companyId);
     }
+    return match;
+  }
 
-    // 2. External ids another company holds, or an earlier row of this chunk gives too.
-    if (this.hasExternalIds) {
-      for (const c of await stage.externalIdClaims()) {
-        if (rr.rejected[c.seq]) continue;
-        const source = c.pair.slice(0, c.pair.indexOf(':'));
-        if (c.holder !== null && c.holder !== match[c.seq]?.companyId) rr.reject(c.seq, 'externalIds', `${c.pair} is already held by company ${c.holder}`);
-        else if (c.firstSeq !== c.seq && key.kind === 'external' && (!key.source || key.source === source)) {
-          // A new company's key given twice in the chunk: the later row repeats the earlier one's key.
-          rr.reject(c.seq, 'externalIds', repeatsKey(key, c.pair, { line: this.lines[c.firstSeq]! }));
-        } else if (c.firstSeq !== c.seq) rr.reject(c.seq, 'externalIds', `${c.pair} is also given on line ${this.lines[c.firstSeq]}`);
-      }
+  /** External ids another company holds, or an earlier row of this chunk gives too. */
+  private async checkExternalIds(match: (StagedMatch | undefined)[], rr: RowRejects): Promise<void> {
+    const { key } = this;
+    for (const c of await this.stage.externalIdClaims()) {
+      if (rr.rejected[c.seq]) continue;
+      const source = c.pair.slice(0, c.pair.indexOf(':'));
+      if (c.holder !== null && c.holder !== match[c.seq]?.companyId) rr.reject(c.seq, 'externalIds', `${c.pair} is already held by company ${c.holder}`);
+      else if (c.firstSeq !== c.seq && key.kind === 'external' && (!key.source || key.source === source)) {
+        // A new company's key given twice in the chunk: the later row repeats the earlier one's key.
+        rr.reject(c.seq, 'externalIds', repeatsKey(key, c.pair, { line: this.lines[c.firstSeq]! }));
+      } else if (c.firstSeq !== c.seq) rr.reject(c.seq, 'externalIds', `${c.pair} is also given on line ${this.lines[c.firstSeq]}`);
     }
+  }
 
-    // 3. Decide, then write: inserts, updates, and the external ids of the rows that made it.
+  /** Decide, then write: inserts, updates, and the external ids of the rows that made it. */
+  private async write(n: number, match: (StagedMatch | undefined)[], rr: RowRejects, now: string): Promise<ChunkResult> {
+    const { stage, seen } = this;
+    const res: ChunkResult = { inserted: 0, updated: 0, unchanged: 0, rejects: rr.rejects };
     const inserts: number[] = [];
     const updates: number[] = [];
     for (let i = 0; i < n; i++) {

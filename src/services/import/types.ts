@@ -17,7 +17,7 @@ export interface ImportDeps {
   stateDir: string;
   /** Off: parse in-thread (tests of the service run from source, where no worker file exists). */
   worker?: boolean;
-  /** Smallest input (bytes) loaded as a bulk load on SQLite; default BULK_BYTES. */
+  /** Smallest input (bytes) loaded as a bulk load; default BULK_BYTES. */
   bulkBytes?: number;
   /** Whether a lock owner (host:pid:…) still runs, when the caller knows (a worker knows its peers); undefined: decide as usual. */
   ownerAlive?: (owner: string) => boolean | undefined;
@@ -41,6 +41,12 @@ export interface ImportOptions {
   rejectsFile?: string;
   /** Replace an existing --rejects file (--force). */
   force?: boolean;
+  /** --max-record-size in characters (default 1 MiB). */
+  maxRecordChars?: number;
+  /** --max-gzip-ratio (default 100; 0: no limit). */
+  maxGzipRatio?: number;
+  /** --wait: how long to wait for other imports into the same SQLite store (default 1 hour). */
+  waitMs?: number;
 }
 
 export interface ImportProgress {

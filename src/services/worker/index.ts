@@ -13,7 +13,7 @@ import type { Store, StoreLocation } from '../../infra/db/store.js';
 import * as reg from '../../infra/db/worker-registry.js';
 import { removeHeartbeat, writeHeartbeat } from '../../infra/worker-heartbeat.js';
 import { backoffMs, dispatchDue, mergeReports, type DispatchDeps, type DispatchReport } from '../dispatch.js';
-import { dispatchDepsFor, persistMetrics, refreshAndCheck, type EventsEnv } from '../events.js';
+import { dispatchDepsFor, persistMetrics, pruneEvents, refreshAndCheck, type EventsEnv } from '../events.js';
 import { applyChange, dropAllCompanies } from './cache-sync.js';
 import { isConnectionTrouble, runJobs, type JobRunner } from './jobs.js';
 import type { WorkerSettings } from './settings.js';
@@ -57,6 +57,8 @@ export interface WorkerReport {
 const FILE_BEAT_MS = 2_000;
 /** How often the metrics (lag, counters) are written at most. */
 const METRICS_EVERY_MS = 1_000;
+/** Retention (`events.retentionDays`) runs at most this often. */
+const PRUNE_EVERY_MS = 3_600_000;
 /** Stopped workers' rows are kept this long for `worker status`. */
 const KEEP_STOPPED_MS = 24 * 3_600_000;
 /** Staging a submitter never finished is removed after this long. */
@@ -94,6 +96,7 @@ class Worker {
   private unreported = { delivered: 0, jobs: 0 };
   private pendingReport: DispatchReport | undefined;
   private lastMetricsAt = 0;
+  private lastPruneAt = 0;
   private cacheCounts = { drops: 0, refills: 0 };
   private jobCounts: Record<string, number> = {};
   jobsRun = 0;
@@ -292,6 +295,7 @@ class Worker {
           if (report.delivered + report.failed + report.dead + report.fannedOut > 0) continue;
         }
         await this.flushMetrics(false);
+        await this.pruneIfDue();
       } catch (e) {
         deps = undefined;
         await this.trouble('event delivery', e);
@@ -299,6 +303,15 @@ class Worker {
       }
       woken = await this.eventsWake.sleep(d.settings.pollMs);
     }
+  }
+
+  /** Delivered events older than `events.retentionDays`, removed when idle, at most hourly. */
+  private async pruneIfDue(): Promise<void> {
+    const days = this.deps.events.settings().retentionDays;
+    if (!days || Date.now() - this.lastPruneAt < PRUNE_EVERY_MS) return;
+    this.lastPruneAt = Date.now();
+    const { removed, before } = await pruneEvents(this.deps.events, days * 86_400_000);
+    if (removed > 0) this.deps.log({ level: 'info', msg: 'pruned delivered events', worker: this.id, removed, before });
   }
 
   private record(r: DispatchReport): void {

@@ -254,6 +254,7 @@ export async function withQueuedImports(store: Store, jobs: ImportJob[], opts: {
         source: o.source,
         identity: '',
         checksum: null,
+        inputPrefix: null,
         format: o.format ?? 'auto',
         encoding: o.encoding ?? 'auto',
         options: j.options,

@@ -11,6 +11,7 @@ import { enrichPostgresql, enrichSqlite } from './0005-enrich.js';
 import { workerPostgresql, workerSqlite } from './0006-worker.js';
 import { auditPostgresql, auditSqlite } from './0007-audit.js';
 import { brokerPostgresql, brokerSqlite } from './0008-broker.js';
+import { importInputPrefixPostgresql, importInputPrefixSqlite } from './0010-import-input-prefix.js';
 import { nameFold } from './0012-name-fold.js';
 import { KNOWN_MIGRATIONS, type Dialect } from './names.js';
 
@@ -27,6 +28,7 @@ const SQL: Record<Dialect, Record<(typeof KNOWN_MIGRATIONS)[number], string[] | 
     '0006-worker': workerSqlite,
     '0007-audit': auditSqlite,
     '0008-broker': brokerSqlite,
+    '0010-import-input-prefix': importInputPrefixSqlite,
     '0012-name-fold': nameFold('sqlite'),
   },
   postgresql: {
@@ -38,6 +40,7 @@ const SQL: Record<Dialect, Record<(typeof KNOWN_MIGRATIONS)[number], string[] | 
     '0006-worker': workerPostgresql,
     '0007-audit': auditPostgresql,
     '0008-broker': brokerPostgresql,
+    '0010-import-input-prefix': importInputPrefixPostgresql,
     '0012-name-fold': nameFold('postgresql'),
   },
 };
