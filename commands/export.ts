@@ -61,7 +61,7 @@ export async function exportRun(ctx: Context, opts: ExportOptions): Promise<numb
   const target = opts.output!;
   const kind = files.outputKind(target);
   if (kind === 'other') {
-    throw new CompanyctlError('COMPANYCTL_FILE_EXISTS', `--output: ${target} is not a file`, { field: '--output', hint: 'name a file, or - for stdout' });
+    throw new CompanyctlError('COMPANYCTL_FILE_EXISTS', `--output: ${target} is a folder or a device, not a file`, { field: '--output', hint: 'name a file, or - for stdout' });
   }
   if (kind === 'file' && !opts.force) {
     throw new CompanyctlError('COMPANYCTL_FILE_EXISTS', `--output: ${target} already exists`, { field: '--output', hint: 'choose another name, or pass --force to replace it' });

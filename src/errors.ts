@@ -141,8 +141,8 @@ export function diskFullError(err: unknown): CompanyctlError | undefined {
     if (e instanceof CompanyctlError && e.code === 'COMPANYCTL_DISK_FULL') return e;
     const { code, message, path } = e as { code?: unknown; message?: unknown; path?: unknown };
     if (!DISK_FULL_CODES.has(String(code)) && !DISK_FULL_TEXT.test(String(message ?? ''))) continue;
-    const where = typeof path === 'string' ? ` writing ${path}` : '';
-    return new CompanyctlError('COMPANYCTL_DISK_FULL', `the disk is full${where} (${String(code ?? 'no space left')})`, {
+    const where = typeof path === 'string' ? ` ${path}` : '';
+    return new CompanyctlError('COMPANYCTL_DISK_FULL', `cannot write${where}: no space left on the disk (${String(code ?? 'full')})`, {
       hint: 'free some space (or raise the quota), then run the same command again: an import resumes from its last committed chunk',
       cause: err,
     });
@@ -180,6 +180,15 @@ export function fromFsError(e: unknown, opts: { flag?: string; path?: string; wr
   const reason =
     err.code === 'ENOENT' && opts.writing ? `the folder ${dirname(path)} does not exist` : err.code === 'ENOENT' && reading ? 'no such file' : (FS_REASONS[err.code] ?? err.code);
   const flag = opts.flag;
+  // A full disk is its own error (free space, run again), whatever the file.
+  if (!reading && (err.code === 'ENOSPC' || err.code === 'EDQUOT')) {
+    return new CompanyctlError('COMPANYCTL_DISK_FULL', `${flag ? `${flag}: ` : ''}cannot write ${path}: ${FS_REASONS[err.code]}`, {
+      field: flag,
+      hint: 'free some space (or raise the quota), then run the same command again: an import resumes from its last committed chunk',
+      data: { path, errno: err.code },
+      cause: e,
+    });
+  }
   return new CompanyctlError(reading ? 'COMPANYCTL_FILE_UNREADABLE' : 'COMPANYCTL_FILE_UNWRITABLE', `${flag ? `${flag}: ` : ''}cannot ${verb} ${path}: ${reason}`, {
     field: flag,
     hint: reading ? undefined : 'check the path, its permissions and the free space, or choose another (see "companyctl config" for the paths in use)',

@@ -38,7 +38,8 @@ export function createExclusive(path: string, opts: { force?: boolean; flag: str
   } catch (e) {
     if (code(e) !== 'EEXIST') throw e;
     const st = lstatOrUndefined(path);
-    if (!opts.force || st?.isDirectory()) throw exists(path, opts.flag);
+    // --force replaces a file or a symlink; never a device, a pipe or a folder (as root, unlinking /dev/null is possible).
+    if (!opts.force || (st && !st.isFile() && !st.isSymbolicLink())) throw exists(path, opts.flag);
     unlinkSync(path);
     // Exclusive again: an entry planted since the unlink is refused, not followed.
     return openSync(path, O_RDWR | EXCLUSIVE, 0o600);

@@ -130,4 +130,22 @@ describe.skipIf(!PG_URL)(`db copy${PG_URL ? '' : ` (skipped: ${PG_SKIP_REASON})`
     const viewer = (await cli(['token', 'create', '--name', 'ro', '--role', 'viewer'])).stdout.trim();
     expect((await cli(['db', 'copy', '--to', join(home.home, 'x.db')], { env: { COMPANYCTL_TOKEN: viewer } })).code).toBe(4);
   });
+
+  it('reads PostgreSQL rows whole when a multi-byte character straddles two network chunks', async () => {
+    const db = await freshPgDatabase();
+    const raw = await openRaw(resolveStoreLocation(db.url, db.url));
+    try {
+      const value = 'üß€'.repeat(100);
+      await raw.execute(`create table multibyte as select i, '${value}' || i as v from generate_series(1, 5000) i`);
+      let n = 0;
+      for await (const r of raw.rows('multibyte', await raw.columns('multibyte'))) {
+        n++;
+        expect(r[1]).toBe(`${value}${r[0]}`);
+      }
+      expect(n).toBe(5000);
+    } finally {
+      await raw.close();
+      await db.cleanup();
+    }
+  });
 });

@@ -1,7 +1,7 @@
 // Files the user names: a missing folder, a read-only folder and a full disk end in our typed
 // error (code, exit status, the path and the reason), never a stack trace or a silent exit 0.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { chmodSync, existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ADMIN_PASSWORD, runInProcess, tempHome } from '../helpers.js';
 
@@ -50,7 +50,10 @@ describe('export -o', () => {
   it.skipIf(!existsSync('/dev/full'))('a full disk (/dev/full): exit 1 with the reason, not exit 0', async () => {
     const r = await cli(['export', '-o', '/dev/full', '--json']);
     expect(r.code).toBe(1);
+    // A full disk is its own error with a hint (issue 16).
     expect(errorOf(r).code).toBe('COMPANYCTL_DISK_FULL');
+    expect(errorOf(r).message).toContain('no space left');
+    expect(statSync('/dev/full').isCharacterDevice()).toBe(true);
   });
 
   it('a folder as the target: a usage error; a good path still works and leaves no partial file', async () => {

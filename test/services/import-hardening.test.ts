@@ -92,6 +92,16 @@ describe('the rejects file', () => {
     expect(readFileSync(s.rejectsFile!, 'utf8')).toContain('3,country');
   });
 
+  it('--force never removes a device, pipe or folder at --rejects', async () => {
+    const fifo = join(home.home, `rejects-fifo-${++n}`);
+    expect(spawnSync('mkfifo', [fifo]).status).toBe(0);
+    for (const target of [fifo, home.home]) {
+      expect(await codeOf(runImport(deps(), opts(file(BAD), { rejectsFile: target, force: true })))).toBe('COMPANYCTL_FILE_EXISTS');
+    }
+    expect(statSync(fifo).isFIFO()).toBe(true);
+    expect(statSync(home.home).isDirectory()).toBe(true);
+  });
+
   it('does not chmod a folder it did not create', async () => {
     const shared = join(home.home, `shared-${++n}`);
     mkdirSync(shared);

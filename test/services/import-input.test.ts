@@ -193,7 +193,9 @@ describe('delimitedRecords: the cap on one record', () => {
     expect(e).toBeInstanceOf(CompanyctlError);
     expect((e as CompanyctlError).code).toBe('COMPANYCTL_INVALID_INPUT');
     expect((e as CompanyctlError).message).toBe('line 4: the record that starts here is longer than 1 MiB; is a quoted cell missing its closing "?');
-    expect((e as CompanyctlError).field).toBe('file');
+    // The error names the flag that raises the limit (issue 16).
+    expect((e as CompanyctlError).field).toBe('--max-record-size');
+    expect((e as CompanyctlError).hint).toContain('--max-record-size');
     expect(brief(seen)).toEqual(['1: name', '2: Good']);
   });
 

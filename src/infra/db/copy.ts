@@ -2,6 +2,7 @@
 // a later migration adds is copied too), their columns and foreign-key order, rows read as text
 // in one canonical form (ISO-8601 UTC times, trimmed decimals, 1/0 booleans, JSON text) from a
 // consistent snapshot, bulk writes (COPY on PostgreSQL, prepared inserts on SQLite), sequences.
+import { StringDecoder } from 'node:string_decoder';
 import type { StoreLocation } from './location.js';
 
 /** A row as canonical text values (null for SQL NULL; binary as lower-case hex), in column order. */
@@ -216,13 +217,16 @@ async function openRawPg(url: string): Promise<RawStore> {
     },
     async *rows(table, columns) {
       const stream = client.query(copyTo(`copy (select ${columns.map(pgExpr).join(', ')} from ${q(table)}) to stdout`));
+      // A chunk may end inside a multi-byte character: the decoder keeps its first bytes for the next.
+      const decoder = new StringDecoder('utf8');
       let rest = '';
       for await (const chunk of stream as AsyncIterable<Buffer>) {
-        const text = rest + chunk.toString('utf8');
+        const text = rest + decoder.write(chunk);
         const lines = text.split('\n');
         rest = lines.pop()!;
         for (const line of lines) yield parseCopyLine(line);
       }
+      rest += decoder.end();
       if (rest !== '') yield parseCopyLine(rest);
     },
     async beginWrite() {

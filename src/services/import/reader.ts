@@ -34,13 +34,23 @@ export interface EventSource {
 
 function inThreadSource(opts: PipelineOptions, stdin: NodeJS.ReadableStream): EventSource {
   const gen = runPipeline(opts, stdin);
+  let reading = false;
   return {
     next: async () => {
-      const r = await gen.next();
-      return r.done ? undefined : r.value;
+      reading = true;
+      try {
+        const r = await gen.next();
+        return r.done ? undefined : r.value;
+      } finally {
+        reading = false;
+      }
     },
     granted() {},
-    close: async () => void (await gen.return(undefined)),
+    // A run stopped by a signal may leave a read pending (a silent pipe): do not wait for it.
+    close: async () => {
+      if (reading) void gen.return(undefined).catch(() => undefined);
+      else await gen.return(undefined);
+    },
   };
 }
 

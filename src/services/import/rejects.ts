@@ -18,7 +18,11 @@ export function checkRejectsPath(path: string, opts: { force?: boolean; input: s
   if (opts.input !== '-' && sameFile(path, opts.input)) {
     throw new CompanyctlError('COMPANYCTL_USAGE', `--rejects: ${path} is the input file`, { field: '--rejects', hint: 'write the rejects to another file' });
   }
-  if (!opts.force && path !== opts.ownedByJob && outputKind(path) !== 'none') {
+  const kind = outputKind(path);
+  if (kind === 'stream' || kind === 'other') {
+    throw new CompanyctlError('COMPANYCTL_FILE_EXISTS', `--rejects: ${path} is not a regular file`, { field: '--rejects', hint: 'name a new file', data: { path } });
+  }
+  if (!opts.force && path !== opts.ownedByJob && kind !== 'none') {
     throw new CompanyctlError('COMPANYCTL_FILE_EXISTS', `--rejects: ${path} already exists`, {
       field: '--rejects',
       hint: 'choose another name, or pass --force to replace it',
