@@ -146,7 +146,7 @@ for (const dialect of dialects) {
         await admin.send(queue, { op: 'upsert', key: 'domain', company: { name: 'Acme', domain: 'acme.de', country: 'DE' } }, { messageId: 'a-1' });
         await admin.send(queue, { op: 'upsert', key: 'domain', company: { domain: 'nameless.de' } }, { messageId: 'bad-1' });
         await admin.send(queue, 'not json', { messageId: 'bad-2' });
-        await admin.send(queue, { op: 'upsert', key: 'domain', company: { name: 'Acme AG', domain: 'acme.de' } }, { messageId: 'a-2' });
+        await admin.send(queue, { op: 'upsert', key: 'domain', company: { name: 'ACME MÜNCHEN AG', domain: 'acme.de' } }, { messageId: 'a-2' });
         await admin.send(queue, { op: 'upsert', key: 'domain', company: { name: 'Beta', domain: 'beta.de' } }, { messageId: 'b-1' });
         await admin.send(queue, { op: 'delete', key: 'domain', company: { domain: 'beta.de' } }, { messageId: 'b-2' });
         await until(async () => (await admin.count(`${queue}.dead`)) === 2 && (await count('select count(*) as n from broker_applied_message')) === 4, 'the messages to be handled');
@@ -156,7 +156,11 @@ for (const dialect of dialects) {
         expect(report).toMatchObject({ received: 6, created: 2, updated: 1, deleted: 1, deadLettered: 2, requeued: 0, reconnects: 0 });
 
         const acme = await company.getCompany(cdeps(), { kind: 'domain', domain: 'acme.de' }, { fresh: true });
-        expect(acme.company).toMatchObject({ name: 'Acme AG', country: 'DE', version: 2 });
+        expect(acme.company).toMatchObject({ name: 'ACME MÜNCHEN AG', country: 'DE', version: 2 });
+        // The search column is kept by the consumer's writes: the Unicode name is found folded.
+        const found: string[] = [];
+        for await (const c of company.listCompanies(cdeps(), { filter: { nameContains: 'acme münchen' }, sort: 'id', descending: false })) found.push(c.name);
+        expect(found).toEqual(['ACME MÜNCHEN AG']);
         await expect(company.getCompany(cdeps(), { kind: 'domain', domain: 'nameless.de' })).rejects.toMatchObject({ code: 'COMPANYCTL_NOT_FOUND' });
         const events = await store.read.all<{ type: string; actor: string }>('select type, actor from outbox_event order by id');
         expect(events).toEqual(['company.created', 'company.updated', 'company.created', 'company.deleted'].map((type) => ({ type, actor: `amqp:${queue}` })));
