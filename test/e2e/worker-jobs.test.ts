@@ -207,6 +207,22 @@ describe.skipIf(!PG_URL)(`queued jobs on PostgreSQL${PG_URL ? '' : ` (skipped: $
     await w.stop();
   }, 180_000);
 
+  it('a queued import keeps the mapping beyond column=field (bare ids, --set): the worker reads the file as a foreground import would', async () => {
+    const { jobId } = queue([join(FIX, 'sec-bare-ids.csv'), '--key', 'external:sec', '--map', 'CIK=external:sec', '--map', 'Entity Name=name', '--set', 'country=US']);
+    const w = spawn();
+    const done = await runBinAsync(['import', 'wait', String(jobId), '--timeout', '2m', '--json'], { env });
+    expect(done.code, done.stderr).toBe(0);
+    expect(JSON.parse(done.stdout)).toMatchObject({ state: 'completed', inserted: 4, rejected: 0 });
+    const rows = await db.query(`select e.external_id, c.country from company c join company_external_id e on e.company_id = c.id where e.source = 'sec' order by e.external_id`);
+    expect(rows.rows).toEqual([
+      { external_id: '1318605', country: 'US' },
+      { external_id: '320193', country: 'US' },
+      { external_id: '66740', country: 'DE' },
+      { external_id: '789019', country: 'US' },
+    ]);
+    await w.stop();
+  }, 180_000);
+
   it('import wait: a timeout is exit 1 (the job goes on); an unknown job is exit 1; a bad --timeout is exit 2; on a TTY a table', async () => {
     await Promise.all(workers.map((w) => w.stop()));
     const { jobId } = queue([csv(join(home.home, 'later.csv'), 400_000, 10)]);

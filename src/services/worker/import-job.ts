@@ -51,6 +51,9 @@ export function importJobRunner(importDeps: ImportDeps): JobRunner {
         chunkSize: o.chunkSize,
         maxErrors: o.maxErrors ?? undefined,
         rejectsFile: o.rejectsFile ?? undefined,
+        transform: o.transform ?? undefined,
+        maxRecordChars: o.maxRecordChars ?? undefined,
+        maxGzipRatio: o.maxGzipRatio ?? undefined,
       };
       let ref: Promise<void> | undefined;
       const progress = { ...silentProgress, start: (info: { jobId: number | null }) => void (info.jobId !== null && (ref = ctl.setRef(info.jobId).catch(() => undefined))) };

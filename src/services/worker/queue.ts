@@ -44,6 +44,11 @@ export interface QueuedImport {
   chunkSize: number;
   maxErrors: ImportOptions['maxErrors'] | null;
   rejectsFile: string | null;
+  /** --set, --value, --date-format, templates and --records (absent: a plain import). */
+  transform?: ImportOptions['transform'] | null;
+  /** --max-record-size (characters) and --max-gzip-ratio, as given. */
+  maxRecordChars?: number | null;
+  maxGzipRatio?: number | null;
   /** SHA-256 of the staged bytes: a worker refuses input that does not match. */
   stagedSha256?: string;
 }
@@ -99,6 +104,9 @@ export async function queueImport(deps: QueueDeps, importDeps: ImportDeps, opts:
       chunkSize: opts.chunkSize,
       maxErrors: opts.maxErrors ?? null,
       rejectsFile: opts.rejectsFile ?? null,
+      transform: opts.transform ?? null,
+      maxRecordChars: opts.maxRecordChars ?? null,
+      maxGzipRatio: opts.maxGzipRatio ?? null,
     };
     const inputBytes = statSync(path).size;
     const store = await deps.store();
