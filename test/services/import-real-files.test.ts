@@ -242,3 +242,21 @@ for (const dialect of dialects) {
     });
   });
 }
+
+describe('jsonDocumentRecords: the cap on one record (--max-record-size)', () => {
+  it('stops naming the record\'s first line and the flag when one record of a document is longer than the cap', async () => {
+    const { jsonDocumentRecords } = await import('../../src/services/import/parse.js');
+    const doc = `{"data": [\n{"name": "A"},\n{"name": "${'x'.repeat(200)}"}\n]}`;
+    const chunks = (async function* () {
+      for (let i = 0; i < doc.length; i += 16) yield doc.slice(i, i + 16);
+    })();
+    const seen: string[] = [];
+    const e = await (async () => {
+      for await (const batch of jsonDocumentRecords(chunks, ['data'], 100)) for (const r of batch) seen.push(String(r.object?.name));
+    })().catch((x: unknown) => x);
+    expect(e).toBeInstanceOf(CompanyctlError);
+    expect((e as CompanyctlError).message).toBe('line 3: the record that starts here is longer than 100 characters (one JSON record)');
+    expect((e as CompanyctlError).field).toBe('--max-record-size');
+    expect(seen).toEqual(['A']);
+  });
+});
