@@ -224,6 +224,33 @@ class FieldMapper {
   }
 }
 
+/** What the transform reads of the current record: a column by the header, or a (flattened) JSON key, by squashed name. */
+class TransformInput {
+  private readonly colIndex: Map<string, number> | undefined;
+  private cells: string[] = [];
+  private keys: Map<string, unknown> | undefined;
+  private readonly cell = (k: string): unknown => {
+    const i = this.colIndex!.get(k);
+    const c = i === undefined ? undefined : this.cells[i];
+    return c !== undefined && c.charCodeAt(0) === 39 ? unguard(c) : c;
+  };
+  private readonly key = (k: string): unknown => this.keys?.get(k);
+
+  constructor(
+    private readonly tf: CompiledTransform,
+    columns: string[] | undefined,
+  ) {
+    this.colIndex = columns ? new Map(columns.map((c, i) => [squash(c), i])) : undefined;
+  }
+
+  /** Fills `raw` from the transform; a [field, reason] reject when a value does not fit. */
+  apply(raw: Record<string, unknown>, cells: string[] | undefined, object: Record<string, unknown> | undefined): [string, string] | undefined {
+    if (cells) this.cells = cells;
+    else this.keys = new Map(Object.entries(object ?? {}).map(([k, v]) => [squash(k), v]));
+    return this.tf.apply(raw, cells ? this.cell : this.key);
+  }
+}
+
 /** A validation error as one reject: the first issue, the others named after it. */
 function issueReason(e: ValidationError): [string, string] {
   const [first, ...more] = e.issues;
@@ -244,16 +271,7 @@ export async function* runPipeline(opts: PipelineOptions, stdin: NodeJS.Readable
   yield { type: 'header', header };
   const transform = input.transform;
   const mapper = new FieldMapper(fields, header.columns?.length ?? 0, headerMask, explicit, transform ? transformColumns(transform) : undefined);
-  // What the transform reads: a column of the current record, or a (flattened) JSON key, by squashed name.
-  const colIndex = header.columns && tf ? new Map(header.columns.map((c, i) => [squash(c), i])) : undefined;
-  let curCells: string[] = [];
-  let curKeys: Map<string, unknown> | undefined;
-  const getCell = (k: string): unknown => {
-    const i = colIndex!.get(k);
-    const c = i === undefined ? undefined : curCells[i];
-    return c !== undefined && c.charCodeAt(0) === 39 ? unguard(c) : c;
-  };
-  const getKey = (k: string): unknown => curKeys?.get(k);
+  const tfInput = tf ? new TransformInput(tf, header.columns) : undefined;
   const flatten = !!transform && (transform.flatten || transform.records !== undefined);
 
   let seq = 0;
@@ -281,22 +299,19 @@ export async function* runPipeline(opts: PipelineOptions, stdin: NodeJS.Readable
     }
     let raw: Record<string, unknown> | undefined;
     const cells = rec.cells;
+    let object: Record<string, unknown> | undefined;
     if (rec.error) reject('record', rec.error);
     else if (cells && cells.length !== width) reject('record', `has ${cells.length} columns, the header has ${width}`);
     else if (cells) raw = mapper.fromCells(cells);
     else if (rec.object) {
-      const object = flatten ? flattenRecord(rec.object) : rec.object;
-      if (tf) curKeys = new Map(Object.entries(object).map(([k, v]) => [squash(k), v]));
+      object = flatten ? flattenRecord(rec.object) : rec.object;
       raw = mapper.fromObject(object);
       if (mapper.unknown.length) yield { type: 'unknown', columns: mapper.unknown.splice(0) };
     } else raw = {};
-    if (raw && tf) {
-      if (cells) curCells = cells;
-      const problem = tf.apply(raw, cells ? getCell : getKey);
-      if (problem) {
-        reject(problem[0], problem[1]);
-        raw = undefined;
-      }
+    const problem = raw && tfInput?.apply(raw, cells, object);
+    if (problem) {
+      reject(...problem);
+      raw = undefined;
     }
     let row: CompanyInput | undefined;
     if (raw) {
