@@ -55,7 +55,7 @@ export async function runImport(deps: ImportDeps, opts: ImportOptions, progress:
   const j = await jobs();
   // The same job already running is refused at once (overlapping cron runs); other imports are waited for.
   const current = await j.latestJob(store.read, identity);
-  if (current?.state === 'running' && jobOwnerAlive(current, deps.now())) throw lockedError(current);
+  if (current?.state === 'running' && jobOwnerAlive(current, deps.now(), deps.ownerAlive)) throw lockedError(current);
   const turn = new ImportTurn(store, { waitMs: opts.waitMs ?? DEFAULT_WAIT_MS, notice: (m) => progress.notice(m), signal, now: deps.now });
   await turn.wait();
   await reapDeadJobs(store, deps.now());
