@@ -93,7 +93,7 @@ describe('db restore', () => {
     expect((await cli(['company', 'get', 'acme.de', '--json'])).code).toBe(0);
     const verify = await cli(['audit', 'verify', '--json']);
     expect(verify.code, verify.stderr).toBe(0);
-    expect((await cli(['db', 'restore', file, '--force'], { tty: true })).stdout).toMatch(/│ replaced\s+│ true/);
+    expect((await cli(['db', 'restore', file, '--force'], { tty: true })).stdout).toMatch(/^replaced\s+true$/m);
     expect(JSON.parse((await cli(['audit', '--action', 'db.restored', '--json'])).stdout).items).toEqual([expect.objectContaining({ actor: 'admin' })]);
   });
 

@@ -176,7 +176,8 @@ export async function finishQueuedJob(tx: StoreTx, jobId: number, worker: string
 export async function releaseQueuedJob(tx: StoreTx, jobId: number, worker: string, runAfter: string, now: string, error: string | null = null): Promise<boolean> {
   const { changes } = await runSql(
     tx,
-    `update queued_job set state = 'queued', locked_by = null, lease_until = null, run_after = ?, error = ?, updated_at = ? where id = ? and locked_by = ? and state = 'running'`,
+    // A hand-back is not a failed attempt: only claims that ended in a lost lease count towards maxAttempts.
+    `update queued_job set state = 'queued', locked_by = null, lease_until = null, run_after = ?, error = ?, attempts = attempts - 1, updated_at = ? where id = ? and locked_by = ? and state = 'running'`,
     [runAfter, error, now, jobId, worker],
   );
   if (changes === 1) await announceJob(tx, jobId);

@@ -119,7 +119,8 @@ async function runOne(w: Worker, job: QueuedJob): Promise<void> {
           if (host === hostname() && pid === String(process.pid)) return false;
           const row = workers.find((x) => x.host === host && String(x.pid) === pid);
           if (!row) return undefined;
-          return row.state !== 'stopped' && Date.parse(row.heartbeatAt) >= aliveSince;
+          // A live worker that holds no job (it lost this one after its lease) runs no import either.
+          return row.state !== 'stopped' && Date.parse(row.heartbeatAt) >= aliveSince && row.holds.length > 0;
         },
       });
     } catch (e) {
