@@ -10,13 +10,13 @@
 // Best of R runs each (default 3), with the node process's CPU seconds. Test-owned queues and
 // exchanges with unique names, deleted afterwards.
 //   npm run bench:broker -- [--messages N] [--runs R] [--json]
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { build } from 'esbuild';
 import amqp from 'amqplib';
+import { loadWorkload } from './bench-lib.mjs';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const URL_ = process.env.COMPANYCTL_TEST_AMQP_URL ?? 'amqp://127.0.0.1:5672';
@@ -109,26 +109,6 @@ export function payloadFor(i) {
 }
 `;
 
-async function loadWorkload() {
-  const out = join(ROOT, '.bench', `broker-workload-${process.pid}.mjs`);
-  mkdirSync(dirname(out), { recursive: true });
-  await build({
-    stdin: { contents: WORKLOAD, resolveDir: ROOT, loader: 'ts', sourcefile: 'bench-broker-workload.ts' },
-    bundle: true,
-    format: 'esm',
-    platform: 'node',
-    target: 'node20',
-    packages: 'external',
-    outfile: out,
-    logLevel: 'warning',
-  });
-  try {
-    return await import(pathToFileURL(out).href);
-  } finally {
-    rmSync(out, { force: true });
-  }
-}
-
 const COUNTRIES = ['DE', 'FR', 'GB', 'US', 'NL', 'AT', 'CH', 'IT', 'ES', 'SE'];
 const message = (i) =>
   Buffer.from(JSON.stringify({ op: 'upsert', key: 'domain', company: { name: `Company ${i}`, domain: `company-${i}.example`, country: COUNTRIES[i % 10], industry: 'Software', employees: i % 5000, tags: ['supplier'] } }));
@@ -185,7 +165,7 @@ const best = (xs) => xs.reduce((a, b) => (b.ms < a.ms ? b : a));
 async function main() {
   const opts = options();
   const n = opts.messages;
-  const w = await loadWorkload();
+  const w = await loadWorkload(WORKLOAD, 'broker');
   const tmp = mkdtempSync(join(tmpdir(), 'companyctl-bench-broker-'));
   const say = (s) => opts.json || process.stderr.write(`${s}\n`);
   // No heartbeats on the bench's own admin connection: it idles while a workload runs.

@@ -13,6 +13,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { generate } from './bench-import.mjs';
+import { benchDatabase } from './bench-lib.mjs';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const BIN = join(ROOT, 'bin', 'companyctl.js');
@@ -64,27 +65,6 @@ function home(db) {
   return { dir, env, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
 }
 
-async function pgDatabase(url, suffix) {
-  const { default: pg } = await import('pg');
-  const name = `companyctl_bench_copy_${process.pid}_${suffix}`;
-  const admin = new pg.Client({ connectionString: url });
-  await admin.connect();
-  await admin.query(`drop database if exists ${name}`);
-  await admin.query(`create database ${name}`);
-  await admin.end();
-  const u = new URL(url);
-  u.pathname = `/${name}`;
-  return {
-    url: u.href,
-    drop: async () => {
-      const c = new pg.Client({ connectionString: url });
-      await c.connect();
-      await c.query(`drop database if exists ${name} with (force)`);
-      await c.end();
-    },
-  };
-}
-
 async function main() {
   const opts = options();
   if (!existsSync(join(ROOT, 'dist', 'src', 'cli.js'))) throw new Error('dist/src/cli.js is missing: run `npm run build` first');
@@ -103,8 +83,8 @@ async function main() {
     for (let i = 0; i < opts.repeat; i++) {
       const round = opts.repeat > 1 ? ` (round ${i + 1} of ${opts.repeat})` : '';
       say(`reference: companyctl import into a fresh PostgreSQL store${round} ...`);
-      const a = await pgDatabase(opts.pgUrl, `import_${i}`);
-      const b = await pgDatabase(opts.pgUrl, `copy_${i}`);
+      const a = await benchDatabase(opts.pgUrl, `companyctl_bench_copy_${process.pid}_import_${i}`);
+      const b = await benchDatabase(opts.pgUrl, `companyctl_bench_copy_${process.pid}_copy_${i}`);
       const target = home(a.url);
       try {
         const r = timed(['import', file, '--json'], target.env);

@@ -11,9 +11,9 @@ import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { build } from 'esbuild';
+import { loadWorkload } from './bench-lib.mjs';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const BIN = join(ROOT, 'bin', 'companyctl.js');
@@ -104,27 +104,6 @@ export async function run(dir, companies, dispatch) {
 }
 `;
 
-async function loadWorkload(tmp) {
-  const out = join(ROOT, '.bench', `events-workload-${process.pid}.mjs`);
-  mkdirSync(dirname(out), { recursive: true });
-  await build({
-    stdin: { contents: WORKLOAD, resolveDir: ROOT, loader: 'ts', sourcefile: 'bench-events-workload.ts' },
-    bundle: true,
-    format: 'esm',
-    platform: 'node',
-    target: 'node20',
-    packages: 'external',
-    outfile: out,
-    logLevel: 'warning',
-  });
-  try {
-    return await import(pathToFileURL(out).href);
-  } finally {
-    rmSync(out, { force: true });
-    void tmp;
-  }
-}
-
 const median = (xs) => {
   const s = [...xs].sort((a, b) => a - b);
   return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
@@ -132,7 +111,7 @@ const median = (xs) => {
 const round = (n, d = 1) => Math.round(n * 10 ** d) / 10 ** d;
 
 async function inProcess(opts, tmp) {
-  const w = await loadWorkload(tmp);
+  const w = await loadWorkload(WORKLOAD, 'events');
   const companies = w.inputs(opts.rows);
   const off = [];
   const on = [];

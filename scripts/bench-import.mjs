@@ -17,6 +17,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { benchDatabase } from './bench-lib.mjs';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const BIN = join(ROOT, 'bin', 'companyctl.js');
@@ -176,7 +177,7 @@ function sqliteReference(file, rows, key) {
 
 /** psql \copy into a fresh table (fresh), then \copy into a temp table + one upsert of what changed (re-run). */
 async function pgReference(file, rows, key, url) {
-  const db = await pgDatabase(url);
+  const db = await benchDatabase(url);
   try {
     const psql = (sql) => timed('/usr/bin/psql', ['-X', '-q', '-v', 'ON_ERROR_STOP=1', '-d', db.url], { input: sql });
     psql(`create table company (${refColumns(key)});`);
@@ -208,7 +209,7 @@ function importRun(file, rows, key, env) {
 /** companyctl import into a new store, then the same file again (every row unchanged). */
 async function companyctlRuns(file, rows, key, dialect, pgUrl) {
   const home = mkdtempSync(join(tmpdir(), 'companyctl-bench-import-'));
-  const pg = dialect === 'postgresql' ? await pgDatabase(pgUrl) : undefined;
+  const pg = dialect === 'postgresql' ? await benchDatabase(pgUrl) : undefined;
   const env = { PATH: process.env.PATH, HOME: process.env.HOME, COMPANYCTL_HOME: home, NO_COLOR: '1', ...(pg ? { COMPANYCTL_DB: pg.url } : {}) };
   try {
     const init = companyctl(['init', '--password-stdin'], env, PASSWORD);
@@ -224,26 +225,6 @@ async function companyctlRuns(file, rows, key, dialect, pgUrl) {
     rmSync(home, { recursive: true, force: true });
     await pg?.drop();
   }
-}
-
-async function pgDatabase(url) {
-  const { default: pg } = await import('pg');
-  const name = `companyctl_bench_${process.pid}_${Math.floor(Math.random() * 1e9)}`;
-  const admin = new pg.Client({ connectionString: url });
-  await admin.connect();
-  await admin.query(`create database ${name}`);
-  await admin.end();
-  const u = new URL(url);
-  u.pathname = `/${name}`;
-  return {
-    url: u.href,
-    drop: async () => {
-      const c = new pg.Client({ connectionString: url });
-      await c.connect();
-      await c.query(`drop database if exists ${name} with (force)`);
-      await c.end();
-    },
-  };
 }
 
 const fastest = (runs) => runs.reduce((a, b) => (b.seconds < a.seconds ? b : a));

@@ -19,10 +19,10 @@ import { createWriteStream, existsSync, mkdirSync, mkdtempSync, readFileSync, rm
 import { once } from 'node:events';
 import { availableParallelism, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { build } from 'esbuild';
 import pg from 'pg';
+import { benchDatabase, loadWorkload } from './bench-lib.mjs';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const BIN = join(ROOT, 'bin', 'companyctl.js');
@@ -62,25 +62,6 @@ function options() {
 const say = (opts, m) => opts.json || process.stderr.write(`${m}\n`);
 
 // ---------------------------------------------------------------- set-up
-
-async function freshDb(pgUrl, name) {
-  const admin = new pg.Client({ connectionString: pgUrl });
-  await admin.connect();
-  await admin.query(`drop database if exists ${name} with (force)`);
-  await admin.query(`create database ${name}`);
-  await admin.end();
-  const url = new URL(pgUrl);
-  url.pathname = `/${name}`;
-  return {
-    url: url.href,
-    drop: async () => {
-      const c = new pg.Client({ connectionString: pgUrl });
-      await c.connect();
-      await c.query(`drop database if exists ${name} with (force)`);
-      await c.end();
-    },
-  };
-}
 
 function cli(args, env, input = '') {
   const r = spawnSync(process.execPath, [BIN, ...args], { env, input, encoding: 'utf8', maxBuffer: 64 << 20 });
@@ -183,26 +164,6 @@ export function reader(dbUrl, home) {
 }
 `;
 
-async function loadWorkload() {
-  const out = join(ROOT, '.bench', `worker-workload-${process.pid}.mjs`);
-  mkdirSync(dirname(out), { recursive: true });
-  await build({
-    stdin: { contents: WORKLOAD, resolveDir: ROOT, loader: 'ts', sourcefile: 'bench-worker-workload.ts' },
-    bundle: true,
-    format: 'esm',
-    platform: 'node',
-    target: 'node20',
-    packages: 'external',
-    outfile: out,
-    logLevel: 'warning',
-  });
-  try {
-    return await import(pathToFileURL(out).href);
-  } finally {
-    rmSync(out, { force: true });
-  }
-}
-
 const pct = (xs, p) => {
   const s = [...xs].sort((a, b) => a - b);
   return s[Math.min(s.length - 1, Math.ceil((p / 100) * s.length) - 1)];
@@ -213,7 +174,7 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 // ---------------------------------------------------------------- 1 and 2: latency, staleness
 
 async function latencyAndStaleness(opts, tmp, w) {
-  const db = await freshDb(opts.pgUrl, `companyctl_bench_worker_${process.pid}`);
+  const db = await benchDatabase(opts.pgUrl, `companyctl_bench_worker_${process.pid}`);
   const workers = [];
   let writer;
   let reader;
@@ -363,7 +324,7 @@ async function importRuns(opts, tmp) {
   for (let i = 0; i < opts.repeat; i++) {
     // Foreground.
     {
-      const db = await freshDb(opts.pgUrl, `companyctl_bench_fg_${process.pid}`);
+      const db = await benchDatabase(opts.pgUrl, `companyctl_bench_fg_${process.pid}`);
       try {
         const env = setUpHome(join(tmp, `fg-${i}`), 'h', db.url, true);
         const r = timed(['import', file, '--json'], env);
@@ -377,7 +338,7 @@ async function importRuns(opts, tmp) {
     }
     // Queued: submit, one worker runs it, wait.
     {
-      const db = await freshDb(opts.pgUrl, `companyctl_bench_q_${process.pid}`);
+      const db = await benchDatabase(opts.pgUrl, `companyctl_bench_q_${process.pid}`);
       let worker;
       try {
         const env = setUpHome(join(tmp, `q-${i}`), 'h', db.url, true);
@@ -412,7 +373,7 @@ async function main() {
   const opts = options();
   const tmp = mkdtempSync(join(tmpdir(), 'companyctl-bench-worker-'));
   try {
-    const w = await loadWorkload();
+    const w = await loadWorkload(WORKLOAD, 'worker');
     const { latency, staleness } = await latencyAndStaleness(opts, tmp, w);
     const throughput = opts.skipImport ? null : await importRuns(opts, tmp);
     const report = { node: process.version, cpus: availableParallelism(), latency, staleness, throughput };
