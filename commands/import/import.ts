@@ -3,26 +3,10 @@
 import { Option, type Command } from 'commander';
 import type { Runner } from '../../src/cli.js';
 import type { Context } from '../../src/context.js';
+import type { ImportFlags } from '../../src/io/import-cli.js';
 import { FORMAT_NAMES } from '../../src/services/import/formats.js';
 
-export interface ImportCommandOptions {
-  format?: string;
-  encoding?: string;
-  map?: string[];
-  mapping?: string;
-  set?: string[];
-  value?: string[];
-  dateFormat?: string;
-  records?: string;
-  key: string;
-  maxErrors?: string;
-  dryRun?: boolean;
-  rejects?: string;
-  force?: boolean;
-  chunkSize: string;
-  maxRecordSize?: string;
-  maxGzipRatio?: string;
-  wait?: string;
+export interface ImportCommandOptions extends ImportFlags {
   queue?: boolean;
 }
 

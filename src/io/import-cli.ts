@@ -4,7 +4,7 @@ import { CompanyctlError, ExitCode } from '../errors.js';
 import { readMappings } from '../services/import/mapping.js';
 import { parseConstants, parseDateFormat, parseValueMaps, type TransformSpec } from '../services/import/transform.js';
 import { IMPORT_KEYS, type ImportDeps, type ImportKey, type ImportOptions, type ImportSummary, type InputFormat, type MaxErrors } from '../services/import/index.js';
-import { parseDuration, parsePositiveInt } from './flags.js';
+import { parseDuration, parsePositiveInt, parseWholeNumber } from './flags.js';
 import { outputFormat, writeJson, writeRecord } from './output.js';
 import { withCancellation } from './cancellation.js';
 
@@ -31,31 +31,29 @@ export function parseMaxErrors(value: string | undefined): MaxErrors | undefined
   throw usage('--max-errors', `${JSON.stringify(value)} is not a number of rows or a percentage (e.g. 100 or 2%)`);
 }
 
-export function parseImportFlags(
-  file: string,
-  opts: {
-    format?: string;
-    encoding?: string;
-    map?: string[];
-    mapping?: string;
-    set?: string[];
-    value?: string[];
-    dateFormat?: string;
-    records?: string;
-    key: string;
-    maxErrors?: string;
-    dryRun?: boolean;
-    rejects?: string;
-    force?: boolean;
-    chunkSize: string;
-    maxRecordSize?: string;
-    maxGzipRatio?: string;
-    wait?: string;
-  },
-): ImportOptions {
-  if (!/^\d+$/.test(opts.chunkSize) || Number(opts.chunkSize) < 1 || Number(opts.chunkSize) > 1_000_000) {
-    throw usage('--chunk-size', `${JSON.stringify(opts.chunkSize)} is not a whole number from 1 to 1000000`);
-  }
+/** The import command's flags, as commander gives them. */
+export interface ImportFlags {
+  format?: string;
+  encoding?: string;
+  map?: string[];
+  mapping?: string;
+  set?: string[];
+  value?: string[];
+  dateFormat?: string;
+  records?: string;
+  key: string;
+  maxErrors?: string;
+  dryRun?: boolean;
+  rejects?: string;
+  force?: boolean;
+  chunkSize: string;
+  maxRecordSize?: string;
+  maxGzipRatio?: string;
+  wait?: string;
+}
+
+export function parseImportFlags(file: string, opts: ImportFlags): ImportOptions {
+  parseWholeNumber('--chunk-size', opts.chunkSize, { max: 1_000_000 });
   const maps = readMappings(opts.map ?? [], opts.mapping);
   if (opts.records !== undefined && opts.format !== undefined && opts.format !== 'json') {
     throw usage('--records', `reads a JSON document; it does not go with --format ${opts.format}`);

@@ -105,6 +105,19 @@ describe('usage errors under --json', () => {
   });
 });
 
+describe('import flags', () => {
+  it('bad --chunk-size, --encoding and --map values are usage errors before any job exists', async () => {
+    const file = join(home.home, 'flags.csv');
+    writeFileSync(file, 'name,domain\nAcme,acme.example\n');
+    for (const bad of [['--chunk-size', '0'], ['--chunk-size', '1000001'], ['--chunk-size', '1e3'], ['--encoding', 'bogus'], ['--map', '==']]) {
+      const r = await cli(['import', file, ...bad, '--json']);
+      expect(r.code, bad.join(' ')).toBe(2);
+      expect(JSON.parse(r.stderr).error).toMatchObject({ code: 'COMPANYCTL_USAGE', field: bad[0] });
+    }
+    expect(JSON.parse((await cli(['import', 'list', '--json'])).stdout).items).toEqual([]);
+  });
+});
+
 describe('companies', () => {
   it('a cursor carries its sort: the next page needs no --sort', async () => {
     for (const name of ['A1', 'B2', 'C3']) expect((await cli(['company', 'create', '--name', name])).code).toBe(0);
